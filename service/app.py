@@ -1,0 +1,133 @@
+"""The composition root: ``create_app(settings)`` and the lifespan owning every long-lived client."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import redis
+import redis.asyncio as aioredis
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+
+from service.application import SegmentationApplication
+from service.auth import KeyStore
+from service.handlers.audit import AuditController
+from service.handlers.commands import (
+    ConfigurationController,
+    ImportController,
+    RemovalController,
+    ThresholdSetController,
+)
+from service.handlers.common import Services
+from service.handlers.errors import EXCEPTION_HANDLERS
+from service.handlers.health import HealthController
+from service.handlers.queries import DatabaseController, SegmentationController
+from service.projections.keys import Keys
+from service.projections.reader import ReadModel
+from service.projections.segmentation import SegmentationProjector
+from service.redis_server import EmbeddedRedis
+from service.settings import Settings
+from service.storage import BatchStorage
+
+log = logging.getLogger(__name__)
+
+
+def build_application(settings: Settings) -> SegmentationApplication:
+    """The eventsourcing application on the configured event store."""
+    return SegmentationApplication(BatchStorage(settings.data_dir), env=settings.application_env())
+
+
+class Runtime:
+    """Everything the service runs: Redis (embedded if no URL), the application, the projector."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.embedded: EmbeddedRedis | None = None
+        self.redis_url = settings.redis_url
+        self.app: SegmentationApplication | None = None
+        self.projector: SegmentationProjector | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, run_projector: bool) -> None:
+        """Start Redis if needed, open the event store, and start the projector thread."""
+        if self.redis_url is None:
+            self.embedded = EmbeddedRedis(self.settings.data_dir / "redis")
+            self.redis_url = self.embedded.start()
+            log.info("embedded Redis at %s", self.redis_url)
+        self.app = build_application(self.settings)
+        if run_projector:
+            client = redis.Redis.from_url(self.redis_url)
+            self.projector = SegmentationProjector(self.app, client, Keys(self.settings.redis_prefix))
+            self._thread = threading.Thread(
+                target=self.projector.run,
+                args=(self._stop, self.settings.poll_interval),
+                name="segmentation-projector",
+                daemon=True,
+            )
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the projector, close the store, stop an embedded Redis."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        if self.projector is not None:
+            self.projector.redis.close()
+        if self.app is not None:
+            self.app.close()
+        if self.embedded is not None:
+            self.embedded.stop()
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """The Litestar app; nothing connects until its lifespan starts."""
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        runtime = Runtime(settings)
+        runtime.start(run_projector=settings.projector)
+        assert runtime.app is not None and runtime.redis_url is not None
+        client = aioredis.Redis.from_url(runtime.redis_url)
+        keys = KeyStore(settings.data_dir / "keys.json", settings.api_keys)
+        app.state.services = Services(
+            settings=settings,
+            app=runtime.app,
+            read=ReadModel(client, Keys(settings.redis_prefix)),
+            keys=keys,
+        )
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            await client.aclose()
+            runtime.stop()
+
+    return Litestar(
+        route_handlers=[
+            HealthController,
+            ImportController,
+            ConfigurationController,
+            RemovalController,
+            ThresholdSetController,
+            DatabaseController,
+            SegmentationController,
+            AuditController,
+        ],
+        lifespan=[lifespan],
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=OpenAPIConfig(
+            title="Customer segmentation",
+            version="0.1.0",
+            description="RFM customer segmentation as an event-sourced service.",
+        ),
+        debug=False,
+    )
+
+
+__all__: list[Any] = ["Runtime", "build_application", "create_app"]

@@ -1,0 +1,101 @@
+"""API keys and roles.
+
+Keys come from the keys file (``keys.json`` in the data directory, holding only salted hashes)
+and from ``SEGMENTATION_API_KEYS`` (``key:user:role`` entries). A key is looked up by its hash,
+so the secret itself is never kept in memory longer than one request, nor written anywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+ROLES = ("analyst", "auditor", "admin")
+#: What each role may do, by the role it at least needs.
+_RANK = {"analyst": 0, "auditor": 1, "admin": 2}
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is calling: the user id recorded on events, and the role."""
+
+    user: str
+    role: str
+
+    def may(self, needed: str) -> bool:
+        """Whether this role includes ``needed`` (admin > auditor > analyst)."""
+        return _RANK[self.role] >= _RANK[needed]
+
+
+class KeyStore:
+    """The known keys, by salted hash."""
+
+    def __init__(self, keys_file: Path, env_keys: str = "") -> None:
+        self.keys_file = keys_file
+        self._file_entries: list[dict[str, str]] = []
+        self._env: dict[str, Identity] = {}
+        for entry in filter(None, (e.strip() for e in env_keys.split(","))):
+            key, user, role = _parse_env_entry(entry)
+            self._env[_digest(key, "")] = Identity(user, role)
+        self.reload()
+
+    def reload(self) -> None:
+        """Re-read the keys file (a key added by the CLI is seen without a restart)."""
+        if self.keys_file.exists():
+            self._file_entries = json.loads(self.keys_file.read_text())["keys"]
+            self._mtime = self.keys_file.stat().st_mtime
+        else:
+            self._file_entries = []
+            self._mtime = 0.0
+
+    def __len__(self) -> int:
+        return len(self._file_entries) + len(self._env)
+
+    def identify(self, key: str) -> Identity | None:
+        """The identity a key stands for, or None."""
+        if self.keys_file.exists() and self.keys_file.stat().st_mtime != self._mtime:
+            self.reload()
+        found = self._env.get(_digest(key, ""))
+        if found is not None:
+            return found
+        key_id, _, _ = key.partition(".")
+        for entry in self._file_entries:
+            if entry["id"] == key_id and hmac.compare_digest(entry["hash"], _digest(key, entry["salt"])):
+                return Identity(entry["user"], entry["role"])
+        return None
+
+    def add(self, user: str, role: str) -> str:
+        """Create a key for ``user`` with ``role``, store its hash, and return the key (once)."""
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}")
+        key_id = secrets.token_hex(6)
+        key = f"{key_id}.{secrets.token_urlsafe(24)}"
+        salt = secrets.token_hex(8)
+        entry = {"id": key_id, "user": user, "role": role, "salt": salt, "hash": _digest(key, salt)}
+        entries = [*self._file_entries, entry]
+        self.keys_file.parent.mkdir(parents=True, exist_ok=True)
+        temp = self.keys_file.with_suffix(".tmp")
+        temp.write_text(json.dumps({"keys": entries}, indent=2))
+        os.chmod(temp, 0o600)
+        temp.replace(self.keys_file)
+        self.reload()
+        return key
+
+
+def _digest(key: str, salt: str) -> str:
+    return hashlib.sha256(f"{salt}:{key}".encode()).hexdigest()
+
+
+def _parse_env_entry(entry: str) -> tuple[str, str, str]:
+    key, sep1, rest = entry.partition(":")
+    user, sep2, role = rest.partition(":")
+    if not (sep1 and sep2 and key and user) or role not in ROLES:
+        raise ValueError(
+            "SEGMENTATION_API_KEYS entries are key:user:role with role one of " + ", ".join(ROLES)
+        )
+    return key, user, role

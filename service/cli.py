@@ -1,0 +1,107 @@
+"""The ``segmentation`` command: serve, project, rebuild, keys."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+from service.auth import ROLES, KeyStore
+from service.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    parser = argparse.ArgumentParser(prog="segmentation", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the HTTP API (with the projector, by default)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--no-projector", action="store_true", help="run the API only")
+
+    commands.add_parser("project", help="run the projector alone, following the event store")
+    commands.add_parser("rebuild", help="empty the read model and replay every event")
+
+    keys = commands.add_parser("keys", help="manage API keys")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    add = key_commands.add_parser("add", help="create a key and print it once")
+    add.add_argument("user")
+    add.add_argument("role", choices=ROLES)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env()
+    if args.command == "serve":
+        return _serve(settings, args.host, args.port, projector=not args.no_projector)
+    if args.command == "project":
+        return _project(settings)
+    if args.command == "rebuild":
+        return _rebuild(settings)
+    if args.command == "keys":
+        store = KeyStore(settings.data_dir / "keys.json", settings.api_keys)
+        key = store.add(args.user, args.role)
+        print(key)
+        return 0
+    return 2  # pragma: no cover - argparse requires a command
+
+
+def _serve(settings: Settings, host: str, port: int, projector: bool) -> int:
+    import dataclasses
+
+    import uvicorn
+
+    from service.app import create_app
+
+    store = KeyStore(settings.data_dir / "keys.json", settings.api_keys)
+    if len(store) == 0:
+        key = store.add("admin", "admin")
+        print(
+            "No API key was configured; created an admin key (stored only as a hash, shown once):\n"
+            f"  {key}\n",
+            flush=True,
+        )
+    settings = dataclasses.replace(settings, projector=projector)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    return 0
+
+
+def _project(settings: Settings) -> int:
+    from service.app import Runtime
+
+    runtime = Runtime(settings)
+    runtime.start(run_projector=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print(f"projecting into {runtime.redis_url} (Ctrl-C stops)", flush=True)
+    stop.wait()
+    runtime.stop()
+    return 0
+
+
+def _rebuild(settings: Settings) -> int:
+    from service.app import Runtime
+    from service.projections.segmentation import rebuild
+
+    runtime = Runtime(settings)
+    runtime.start(run_projector=False)
+    try:
+        import redis
+
+        from service.projections.keys import Keys
+        from service.projections.segmentation import SegmentationProjector
+
+        assert runtime.app is not None and runtime.redis_url is not None
+        projector = SegmentationProjector(runtime.app, redis.Redis.from_url(runtime.redis_url), Keys(settings.redis_prefix))
+        applied = rebuild(projector)
+        print(f"rebuilt the read model from {applied} events", flush=True)
+    finally:
+        runtime.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

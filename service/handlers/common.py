@@ -1,0 +1,131 @@
+"""What every controller shares: the services, identity guards, and parameter parsing."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from litestar import Request, Response
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, ValidationException
+from litestar.handlers.base import BaseRouteHandler
+
+from service.aggregates.errors import FieldError, InvalidCommand
+from service.auth import Identity, KeyStore
+from service.storage import validate_database_name
+
+if TYPE_CHECKING:
+    from service.application import SegmentationApplication
+    from service.projections.reader import ReadModel
+    from service.settings import Settings
+
+
+@dataclass
+class Services:
+    """The long-lived parts the lifespan builds; handlers reach them through the app state."""
+
+    settings: Settings
+    app: SegmentationApplication
+    read: ReadModel
+    keys: KeyStore
+
+
+def services(connection: ASGIConnection[Any, Any, Any, Any]) -> Services:
+    """The services of the running app."""
+    return connection.app.state.services  # type: ignore[no-any-return]
+
+
+def requires(role: str) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]:
+    """A guard: the request carries a known key (else 401) whose role includes ``role`` (else 403)."""
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        scheme, _sep, key = connection.headers.get("authorization", "").partition(" ")
+        challenge = {"WWW-Authenticate": 'Bearer realm="segmentation"'}
+        if scheme.lower() != "bearer" or not key.strip():
+            raise NotAuthorizedException(detail="an API key is required: Authorization: Bearer <key>", headers=challenge)
+        identity = services(connection).keys.identify(key.strip())
+        if identity is None:
+            raise NotAuthorizedException(detail="unknown API key", headers=challenge)
+        if not identity.may(role):
+            raise PermissionDeniedException(detail=f"this needs the {role} role; the key has {identity.role}")
+        connection.state.identity = identity
+
+    guard.__name__ = f"requires_{role}"
+    return guard
+
+
+ANALYST = [requires("analyst")]
+AUDITOR = [requires("auditor")]
+ADMIN = [requires("admin")]
+
+
+def identity(request: Request[Any, Any, Any]) -> Identity:
+    """The caller, set by the guard."""
+    return request.state.identity  # type: ignore[no-any-return]
+
+
+def checked_database(database: str) -> str:
+    """A database name safe for paths and keys; a bad one is a 400."""
+    try:
+        validate_database_name(database)
+    except InvalidCommand as exc:
+        raise ValidationException(
+            detail=str(exc), extra=[{"key": "database", "message": exc.errors[0].message}]
+        ) from exc
+    return database
+
+
+_IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
+
+
+def expected_version(request: Request[Any, Any, Any]) -> int | None:
+    """The version named by ``If-Match: "<version>"``; a malformed header is a 400."""
+    header = request.headers.get("if-match")
+    if header is None:
+        return None
+    match = _IF_MATCH.match(header)
+    if match is None:
+        raise ValidationException(
+            detail='If-Match must be a configuration version in quotes, e.g. "3"',
+            extra=[{"key": "If-Match", "message": "not a version"}],
+        )
+    return int(match.group(1))
+
+
+def parse_filters(raw: list[str] | None) -> dict[str, list[str]]:
+    """``column:value`` repeated: OR within a column, AND across columns."""
+    filters: dict[str, list[str]] = {}
+    for item in raw or []:
+        column, sep, value = item.partition(":")
+        if not sep or not column:
+            raise ValidationException(
+                detail=f"filter {item!r} must be column:value",
+                extra=[{"key": "filter", "message": "must be column:value"}],
+            )
+        values = filters.setdefault(column, [])
+        if value not in values:
+            values.append(value)
+    return filters
+
+
+def check_filter_columns(filters: dict[str, list[str]], data: dict[str, Any]) -> None:
+    """A filter on a column the database lacks is a 422 naming it."""
+    names = {c["name"] for c in data["columns"]}
+    unknown = [c for c in filters if c not in names]
+    if unknown:
+        raise InvalidCommand([FieldError(f"filter.{c}", f"column {c!r} does not exist") for c in unknown])
+
+
+def accepted(body: Any, status: int, version: int) -> Response[Any]:
+    """A command's success: the body and ``ETag: "<version>"``."""
+    return Response(body, status_code=status, headers={"ETag": f'"{version}"'})
+
+
+JSON = "application/json"
+
+
+def raw_json(content: bytes) -> Response[bytes]:
+    """Stored JSON bytes, sent as they are (no decode and re-encode)."""
+    return Response(content=content, media_type=JSON)

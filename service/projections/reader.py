@@ -1,0 +1,113 @@
+"""The query side of the segmentation read model: async reads from Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import msgspec
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from service.aggregates.errors import NotFound
+from service.handlers.errors import ReadModelBehind, ServiceUnavailable
+from service.projections.keys import Keys
+
+
+class ReadModel:
+    """Reads the documents the projector wrote; every method is one or two Redis round trips."""
+
+    def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
+        self.redis = client
+        self.keys = keys
+
+    async def _call(self, command: str, *args: Any) -> Any:
+        try:
+            return await getattr(self.redis, command)(*args)
+        except (RedisError, OSError) as exc:
+            raise ServiceUnavailable(
+                detail=f"Redis is unavailable: {exc}", headers={"Retry-After": "5"}
+            ) from exc
+
+    async def position(self) -> int:
+        """The last event store position applied to the read model."""
+        return int(await self._call("get", self.keys.position) or 0)
+
+    async def wait_for(self, position: int | None, timeout: float = 5.0) -> None:
+        """Return once the read model has applied ``position``; 503 after ``timeout`` seconds."""
+        if position is None:
+            return
+        deadline = time.monotonic() + timeout
+        while await self.position() < position:
+            if time.monotonic() >= deadline:
+                raise ReadModelBehind(
+                    detail=f"the read model has not yet reached position {position}; retry shortly",
+                    headers={"Retry-After": "1"},
+                )
+            await asyncio.sleep(0.02)
+
+    async def raw(self, database: str, part: str) -> bytes | None:
+        """One stored document of a database, as JSON bytes."""
+        return await self._call("get", self.keys.db(database, part))  # type: ignore[no-any-return]
+
+    async def document(self, database: str, part: str) -> Any:
+        """One stored document, decoded (``None`` when absent)."""
+        raw = await self.raw(database, part)
+        return None if raw is None else msgspec.json.decode(raw)
+
+    async def require_data(self, database: str) -> dict[str, Any]:
+        """The database's data document; 404 for an unknown database."""
+        data = await self.document(database, "data")
+        if data is None:
+            raise NotFound(f"database {database!r} does not exist")
+        return data  # type: ignore[no-any-return]
+
+    async def require_config(self, database: str) -> dict[str, Any]:
+        """The configuration document; 404 when the database is unknown or unconfigured."""
+        config = await self.document(database, "config")
+        if config is None:
+            await self.require_data(database)
+            raise NotFound(f"database {database!r} is not configured")
+        return config  # type: ignore[no-any-return]
+
+    async def database_names(self) -> list[str]:
+        """Every database the read model knows, sorted."""
+        names = await self._call("smembers", self.keys.databases)
+        return sorted(n.decode() if isinstance(n, bytes) else n for n in names)
+
+    async def customer(self, database: str, code: str) -> tuple[bytes | None, list[str]]:
+        """A customer's row in the default view, and the active rules that remove it."""
+        row = await self._call("hget", self.keys.db(database, "customer"), code)
+        removed = await self._call("hget", self.keys.db(database, "removed"), code)
+        return row, ([] if removed is None else msgspec.json.decode(removed))
+
+    async def audit(self, database: str) -> list[dict[str, Any]]:
+        """The database's audit trail, oldest first."""
+        entries = await self._call("lrange", self.keys.db(database, "audit"), 0, -1)
+        return [msgspec.json.decode(e) for e in entries]
+
+    async def cached(self, key: str) -> bytes | None:
+        """A computed view cached earlier, or None."""
+        return await self._call("get", key)  # type: ignore[no-any-return]
+
+    async def cache(self, key: str, value: bytes, ttl: int) -> None:
+        """Cache a computed view; its key names the versions it was computed from."""
+        try:
+            await self.redis.set(key, value, ex=ttl)
+        except (RedisError, OSError):
+            pass  # a cache that cannot be written only costs a recomputation
+
+    async def ping(self) -> bool:
+        """Whether Redis answers."""
+        try:
+            return bool(await self.redis.ping())
+        except (RedisError, OSError):
+            return False
+
+    async def projector_alive(self) -> bool:
+        """Whether a projector has reported in the last few seconds."""
+        try:
+            return bool(await self.redis.exists(self.keys.heartbeat))
+        except (RedisError, OSError):
+            return False
