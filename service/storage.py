@@ -121,6 +121,8 @@ class BatchStorage:
         final = self.root / relative
         final.parent.mkdir(parents=True, exist_ok=True)
         temp = final.with_name(f".{batch_id}.parquet.tmp")
+        if fmt in ("csv", "ndjson"):
+            _refuse_binary(source, fmt)
         con = duckdb.connect()
         try:
             _load(con, source, fmt, date_format)
@@ -160,6 +162,14 @@ class BatchStorage:
         staged.temp_path.unlink(missing_ok=True)
         if published:
             (self.root / staged.relative_path).unlink(missing_ok=True)
+
+
+def _refuse_binary(source: Path, fmt: str) -> None:
+    """Text formats never hold NUL bytes; a body that does is some other kind of file."""
+    with open(source, "rb") as handle:
+        head = handle.read(1 << 16)
+    if b"\x00" in head:
+        raise InvalidCommand([FieldError("body", f"the body is binary data, not {fmt.upper()} text")])
 
 
 def _load(con: duckdb.DuckDBPyConnection, source: Path, fmt: str, date_format: str | None) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, get
-from litestar.params import Parameter
+from litestar.params import Parameter, QueryParameter
 
 from service.aggregates.errors import NotFound
 from service.handlers.common import AUDITOR, checked_database, services
+from service.handlers.queries import MinPosition
 from service.segmentation import RemovalRule, removal_matches
 
 
@@ -27,12 +28,12 @@ class AuditController(Controller):
         request: Request[Any, Any, Any],
         database: str,
         actor: str | None = None,
-        event_type: str | None = Parameter(query="type", default=None),
+        event_type: Annotated[str | None, QueryParameter(name="type")] = None,
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int = Parameter(default=100, ge=1, le=1000),
         offset: int = Parameter(default=0, ge=0),
-        min_position: int | None = Parameter(default=None, ge=0),
+        min_position: MinPosition = None,
     ) -> dict[str, Any]:
         read = services(request).read
         await read.wait_for(min_position)
@@ -49,7 +50,7 @@ class AuditController(Controller):
 
     @get("/exclusions", summary="Who excluded which customers")
     async def exclusions(
-        self, request: Request[Any, Any, Any], database: str, min_position: int | None = Parameter(default=None, ge=0)
+        self, request: Request[Any, Any, Any], database: str, min_position: MinPosition = None
     ) -> dict[str, Any]:
         svc = services(request)
         await svc.read.wait_for(min_position)

@@ -23,7 +23,7 @@ from service.handlers.common import (
     raw_json,
     services,
 )
-from service.handlers.queries import configuration_at
+from service.handlers.queries import MinPosition, configuration_at
 from service.handlers.schemas import (
     CommandAccepted,
     ConfigurationCreate,
@@ -122,7 +122,7 @@ class ConfigurationController(Controller):
         request: Request[Any, Any, Any],
         database: str,
         version: int | None = Parameter(default=None, ge=1),
-        min_position: int | None = Parameter(default=None, ge=0),
+        min_position: MinPosition = None,
     ) -> Response[Any]:
         svc = services(request)
         checked_database(database)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -49,7 +50,7 @@ def on_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response
     """Litestar's own exceptions (401, 403, 404, 405, 413, validation) as problems."""
     if isinstance(exc, ValidationException):
         errors = [
-            {"field": str(item.get("key", item.get("source", "body"))), "message": str(item.get("message", ""))}
+            {"field": _field_name(item), "message": str(item.get("message", ""))}
             for item in (exc.extra if isinstance(exc.extra, list) else [])
             if isinstance(item, dict)
         ]
@@ -57,6 +58,15 @@ def on_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response
         return problem(400, detail, errors=errors or None)
     detail = exc.detail if exc.detail else HTTPStatus(exc.status_code).phrase
     return problem(exc.status_code, detail, headers=exc.headers)
+
+
+def _field_name(item: dict[str, Any]) -> str:
+    """The field a validation message is about; Litestar says ``data`` for the whole body."""
+    key = str(item.get("key", item.get("source", "body")))
+    if key == "data":
+        match = re.search(r"field `([^`]+)`", str(item.get("message", "")))
+        return match.group(1) if match else "body"
+    return key
 
 
 def on_domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[dict[str, Any]]:

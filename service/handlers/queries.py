@@ -12,12 +12,12 @@ import csv
 import io
 from collections.abc import AsyncIterator
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get
 from litestar.exceptions import ValidationException
-from litestar.params import Parameter
+from litestar.params import Parameter, QueryParameter
 from litestar.response import Stream
 
 from service.aggregates.errors import FieldError, InvalidCommand, NotFound
@@ -45,12 +45,14 @@ from service.segmentation import (
     suggested_thresholds,
 )
 
-FilterParam = Parameter(
-    query="filter", default=None, description="column:value; repeat for OR within a column, AND across"
-)
-MinPosition = Parameter(
-    query="min_position", default=None, ge=0, description="Wait (up to 5 s) until the read model has this position"
-)
+FilterParam = Annotated[
+    list[str] | None,
+    QueryParameter(name="filter", description="column:value; repeat for OR within a column, AND across"),
+]
+MinPosition = Annotated[
+    int | None,
+    QueryParameter(ge=0, description="Wait (up to 5 s) until the read model has applied this position"),
+]
 SORTS = ("code", "monetary", "recency", "frequency", "name")
 
 
@@ -83,7 +85,7 @@ class DatabaseController(Controller):
 
     @get("/{database:str}", summary="One database: columns, rows and batches")
     async def get_database(
-        self, request: Request[Any, Any, Any], database: str, min_position: int | None = MinPosition
+        self, request: Request[Any, Any, Any], database: str, min_position: MinPosition = None
     ) -> dict[str, Any]:
         read = services(request).read
         await read.wait_for(min_position)
@@ -129,9 +131,9 @@ class SegmentationController(Controller):
         self,
         request: Request[Any, Any, Any],
         database: str,
-        filters: list[str] | None = FilterParam,
+        filters: FilterParam = None,
         as_of: date | None = Parameter(default=None, description="A reference date for this view"),
-        min_position: int | None = MinPosition,
+        min_position: MinPosition = None,
     ) -> Response[Any]:
         svc = services(request)
         checked_database(database)
@@ -149,12 +151,12 @@ class SegmentationController(Controller):
         database: str,
         segment: str | None = None,
         search: str | None = Parameter(default=None, max_length=200),
-        filters: list[str] | None = FilterParam,
+        filters: FilterParam = None,
         as_of: date | None = None,
         sort: str = Parameter(default="code", description="code, monetary, recency, frequency, name; - for descending"),
         limit: int = Parameter(default=100, ge=0, le=1000),
         offset: int = Parameter(default=0, ge=0),
-        min_position: int | None = MinPosition,
+        min_position: MinPosition = None,
     ) -> dict[str, Any]:
         svc = services(request)
         checked_database(database)
@@ -170,10 +172,10 @@ class SegmentationController(Controller):
         database: str,
         segment: str | None = None,
         search: str | None = Parameter(default=None, max_length=200),
-        filters: list[str] | None = FilterParam,
+        filters: FilterParam = None,
         as_of: date | None = None,
         sort: str = "code",
-        min_position: int | None = MinPosition,
+        min_position: MinPosition = None,
     ) -> Stream:
         svc = services(request)
         checked_database(database)
@@ -187,7 +189,7 @@ class SegmentationController(Controller):
 
     @get("/customers/{code:str}", summary="One customer: metrics, segment, removals")
     async def customer(
-        self, request: Request[Any, Any, Any], database: str, code: str, min_position: int | None = MinPosition
+        self, request: Request[Any, Any, Any], database: str, code: str, min_position: MinPosition = None
     ) -> dict[str, Any]:
         svc = services(request)
         checked_database(database)
@@ -223,8 +225,8 @@ class SegmentationController(Controller):
         self,
         request: Request[Any, Any, Any],
         database: str,
-        filters: list[str] | None = FilterParam,
-        min_position: int | None = MinPosition,
+        filters: FilterParam = None,
+        min_position: MinPosition = None,
     ) -> dict[str, Any]:
         svc = services(request)
         checked_database(database)

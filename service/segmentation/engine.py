@@ -104,9 +104,7 @@ def _filter_sql(filters: Filters, params: _Params) -> str:
     return " AND ".join(terms) if terms else "true"
 
 
-def _removal_flags(
-    customer_column: str, removals: Sequence[RemovalRule], params: _Params
-) -> list[str]:
+def _removal_flags(customer_column: str, removals: Sequence[RemovalRule], params: _Params) -> list[str]:
     flags = []
     for rule in removals:
         subject = _text(customer_column) if rule.dimension is None else _text(rule.dimension)
@@ -190,9 +188,7 @@ def _metrics(
     day = f"CAST({_ident(spec.date_column)} AS DATE)"
     purchase = _text(spec.purchase_column) if spec.purchase_column else "NULL::VARCHAR"
     name = _text(spec.name_column) if spec.name_column else "NULL::VARCHAR"
-    flags = ", ".join(
-        f"{_filter_sql(filters, params)} AS in{i}" for i, filters in enumerate(populations)
-    )
+    flags = ", ".join(f"{_filter_sql(filters, params)} AS in{i}" for i, filters in enumerate(populations))
     tags = " OR ".join(f"(pid = {i} AND in{i})" for i in range(len(populations)))
     pids = ", ".join(f"({i})" for i in range(len(populations)))
     # One purchase per purchase id; lines without one (or no purchase column at all) fall back

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from fractions import Fraction
 
 from service.segmentation.model import Metric, ThresholdSetSpec
@@ -102,8 +102,7 @@ def matching_threshold_set(
         for s in sets
         if s.criteria
         and all(
-            column in filters and set(filters[column]) <= set(values)
-            for column, values in s.criteria.items()
+            column in filters and set(filters[column]) <= set(values) for column, values in s.criteria.items()
         )
     ]
     if not applicable:

@@ -11,12 +11,7 @@ import duckdb
 import pytest
 
 #: The columns of a default test batch; rows give them in this order (missing trailing = NULL).
-COLUMNS = (
-    "cust VARCHAR, day DATE, sales DOUBLE, purchase VARCHAR, region VARCHAR, kind VARCHAR, "
-    "name VARCHAR"
-)
-
-Writer = Callable[..., str]
+COLUMNS = "cust VARCHAR, day DATE, sales DOUBLE, purchase VARCHAR, region VARCHAR, kind VARCHAR, name VARCHAR"
 
 
 def write_parquet(path: Path, rows: Sequence[Sequence[Any]], columns: str = COLUMNS) -> str:
@@ -32,8 +27,11 @@ def write_parquet(path: Path, rows: Sequence[Sequence[Any]], columns: str = COLU
 
 
 @pytest.fixture
-def write(tmp_path: Path) -> Writer:
-    """A function writing rows to a fresh Parquet file in tmp_path and returning its path."""
+def write(tmp_path: Path) -> Callable[..., str]:
+    """``write(rows, columns=COLUMNS)``: rows to a new Parquet file in tmp_path, its path back.
+
+    Every call writes a new file, so a hypothesis test may call it once per example.
+    """
     counter = itertools.count()
 
     def _write(rows: Sequence[Sequence[Any]], columns: str = COLUMNS) -> str:

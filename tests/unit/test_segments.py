@@ -65,11 +65,19 @@ def test_monetary_compares_exactly_with_the_cut_as_written() -> None:
 def test_five_groups_merge_the_ten_in_table_order() -> None:
     assert [key for key, _ in segment_table(10)] == [key for key, *_ in TABLE]
     assert [key for key, _ in segment_table(5)] == [
-        "champion", "loyalist", "new_and_promising", "at_risk", "lost",
+        "champion",
+        "loyalist",
+        "new_and_promising",
+        "at_risk",
+        "lost",
     ]
     assert sorted(TEN_TO_FIVE) == sorted(key for key, _ in SEGMENTS_10)
     assert [name for _, name, _ in SEGMENTS_5] == [
-        "Champion", "Loyalist", "New & promising", "At risk", "Lost",
+        "Champion",
+        "Loyalist",
+        "New & promising",
+        "At risk",
+        "Lost",
     ]
     assert relabel("cant_lose", 5) == "at_risk"
     assert relabel("cant_lose", 10) == "cant_lose"

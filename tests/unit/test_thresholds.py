@@ -18,8 +18,12 @@ from service.segmentation.thresholds import (
 
 @pytest.mark.parametrize(
     ("q", "expected"),
-    [(Fraction(1, 5), Fraction(28, 10)), (Fraction(2, 5), Fraction(46, 10)),
-     (Fraction(3, 5), Fraction(64, 10)), (Fraction(4, 5), Fraction(82, 10))],
+    [
+        (Fraction(1, 5), Fraction(28, 10)),
+        (Fraction(2, 5), Fraction(46, 10)),
+        (Fraction(3, 5), Fraction(64, 10)),
+        (Fraction(4, 5), Fraction(82, 10)),
+    ],
 )
 def test_type7_interpolates_linearly(q: Fraction, expected: Fraction) -> None:
     # numpy.quantile(range(1, 11), [.2, .4, .6, .8]) == [2.8, 4.6, 6.4, 8.2]
@@ -78,7 +82,10 @@ def test_recency_bumps_by_one_day() -> None:
 def test_monetary_bumps_by_one_cent_after_rounding() -> None:
     # Quantiles 101, 102, 103, 104 all round to 100: the later ones are bumped by a cent each.
     assert automatic_cuts("monetary", [Decimal(v) for v in (100, 101, 102, 103, 104, 999)]) == (
-        100.0, 100.01, 100.02, 100.03,
+        100.0,
+        100.01,
+        100.02,
+        100.03,
     )
 
 
