@@ -63,7 +63,12 @@ def _postgres_available() -> str | None:
 
 @pytest.fixture(scope="session")
 def postgres_problem() -> str | None:
-    return _postgres_available()
+    """Why PostgreSQL tests cannot run here (None: they can). CI sets
+    SEGMENTATION_REQUIRE_POSTGRES=1 so that an unreachable server fails instead of skipping."""
+    problem = _postgres_available()
+    if problem and os.environ.get("SEGMENTATION_REQUIRE_POSTGRES") == "1":
+        pytest.fail(problem)
+    return problem
 
 
 def postgres_env(schema: str) -> dict[str, str]:
