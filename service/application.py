@@ -95,7 +95,12 @@ class SegmentationApplication(Application[UUID]):
     # Configuration commands.
 
     def configure(
-        self, database: str, settings: dict[str, Any], actor: str, reason: str | None, expected: int | None = None
+        self,
+        database: str,
+        settings: dict[str, Any],
+        actor: str,
+        reason: str | None,
+        expected: int | None = None,
     ) -> CommandResult:
         """ConfigureDatabase (again, after a deletion)."""
         columns = self._columns(database)
@@ -112,7 +117,12 @@ class SegmentationApplication(Application[UUID]):
         return self._commit(configuration)
 
     def edit_configuration(
-        self, database: str, changes: dict[str, Any], actor: str, reason: str | None, expected: int | None = None
+        self,
+        database: str,
+        changes: dict[str, Any],
+        actor: str,
+        reason: str | None,
+        expected: int | None = None,
     ) -> CommandResult:
         """EditConfiguration."""
         configuration = self._configured(database, expected)
@@ -140,7 +150,9 @@ class SegmentationApplication(Application[UUID]):
         """RemoveCustomers; returns the new rule's id."""
         configuration = self._configured(database, expected)
         rule_id = uuid.uuid4().hex[:12]
-        configuration.remove_customers(rule_id, dimension, values, label, self._columns(database), actor, reason)
+        configuration.remove_customers(
+            rule_id, dimension, values, label, self._columns(database), actor, reason
+        )
         return rule_id, self._commit(configuration)
 
     def restore_customers(

@@ -95,7 +95,9 @@ def _rebuild(settings: Settings) -> int:
         from service.projections.segmentation import SegmentationProjector
 
         assert runtime.app is not None and runtime.redis_url is not None
-        projector = SegmentationProjector(runtime.app, redis.Redis.from_url(runtime.redis_url), Keys(settings.redis_prefix))
+        projector = SegmentationProjector(
+            runtime.app, redis.Redis.from_url(runtime.redis_url), Keys(settings.redis_prefix)
+        )
         applied = rebuild(projector)
         print(f"rebuilt the read model from {applied} events", flush=True)
     finally:

@@ -62,7 +62,11 @@ def validate_database_name(name: str) -> None:
     """A database name becomes a folder and a Redis key: letters, digits, ``_ . -``, at most 64."""
     if not _NAME.match(name) or ".." in name:
         raise InvalidCommand(
-            [FieldError("database", "use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit")]
+            [
+                FieldError(
+                    "database", "use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
+                )
+            ]
         )
 
 
@@ -228,8 +232,12 @@ def _conform(
     want = {c["name"]: c["type"] for c in established}
     missing = [n for n in want if n not in have]
     extra = [n for n in have if n not in want]
-    errors = [FieldError(n, "column missing from the file; an append needs the database's columns") for n in missing]
-    errors += [FieldError(n, "column not in the database; import with mode=replace to change columns") for n in extra]
+    errors = [
+        FieldError(n, "column missing from the file; an append needs the database's columns") for n in missing
+    ]
+    errors += [
+        FieldError(n, "column not in the database; import with mode=replace to change columns") for n in extra
+    ]
     if errors:
         raise InvalidCommand(errors)
     for name, wanted in want.items():
@@ -245,7 +253,10 @@ def _conform(
 
 
 def _check_required(
-    con: duckdb.DuckDBPyConnection, columns: list[dict[str, str]], required: dict[str, str], date_format: str | None
+    con: duckdb.DuckDBPyConnection,
+    columns: list[dict[str, str]],
+    required: dict[str, str],
+    date_format: str | None,
 ) -> None:
     """Columns the configuration uses must survive a replacement with a usable type."""
     have = {c["name"]: c["type"] for c in columns}

@@ -89,7 +89,9 @@ def postgres_env(schema: str) -> dict[str, str]:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def settings(request: pytest.FixtureRequest, tmp_path: Path, redis_url: str, postgres_problem: str | None) -> Settings:
+def settings(
+    request: pytest.FixtureRequest, tmp_path: Path, redis_url: str, postgres_problem: str | None
+) -> Settings:
     """Service settings on a fresh event store of each kind, a fresh data dir and Redis prefix."""
     prefix = f"test-{uuid.uuid4().hex[:10]}"
     common = {
@@ -103,7 +105,9 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path, redis_url: str, pos
     if request.param == "postgres":
         if postgres_problem:
             pytest.skip(postgres_problem)
-        return Settings(event_store="postgres", eventsourcing_env=postgres_env(prefix.replace("-", "_")), **common)
+        return Settings(
+            event_store="postgres", eventsourcing_env=postgres_env(prefix.replace("-", "_")), **common
+        )
     return Settings(event_store="sqlite", **common)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from datetime import date
+from itertools import pairwise
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -47,7 +48,7 @@ def validate_cuts(field: str, cuts: Any) -> list[FieldError]:
         return [FieldError(field, "must be four numbers or null")]
     if not all(math.isfinite(c) for c in cuts):
         return [FieldError(field, "cut points must be finite numbers")]
-    if any(b <= a for a, b in zip(cuts, cuts[1:], strict=False)):
+    if any(b <= a for a, b in pairwise(cuts)):
         return [FieldError(field, "cut points must be strictly increasing")]
     return []
 
@@ -116,7 +117,9 @@ def validate_dimension_values(
     if column not in columns:
         errors.append(FieldError(column_field, f"column {column!r} does not exist in the database"))
     elif column in (settings.get("date_column"), settings.get("sales_column")):
-        errors.append(FieldError(column_field, f"column {column!r} is the date or sales column, not a dimension"))
+        errors.append(
+            FieldError(column_field, f"column {column!r} is the date or sales column, not a dimension")
+        )
     if not values:
         errors.append(FieldError(values_field, "must not be empty"))
     return errors
@@ -314,7 +317,9 @@ class Configuration(Aggregate):
             raise InvalidCommand([FieldError("body", "no field would change the configuration")])
         _raise_if(validate_settings({**self.settings, **changes}, columns))
         previous = {k: self.settings.get(k) for k in changes}
-        self.trigger_event(self.ConfigurationEdited, changes=changes, previous=previous, actor=actor, reason=reason)
+        self.trigger_event(
+            self.ConfigurationEdited, changes=changes, previous=previous, actor=actor, reason=reason
+        )
 
     def delete(self, actor: str, reason: str | None) -> None:
         """DeleteConfiguration: the settings, rules and threshold sets all go."""
@@ -337,7 +342,9 @@ class Configuration(Aggregate):
         if dimension is None:
             _raise_if([FieldError("values", "must not be empty")] if not values else [])
         else:
-            _raise_if(validate_dimension_values("dimension", "values", dimension, values, columns, self.settings))
+            _raise_if(
+                validate_dimension_values("dimension", "values", dimension, values, columns, self.settings)
+            )
         if label is None:
             label = f"{dimension}: " if dimension else "Customers: "
             label += ", ".join(values[:5]) + (f" and {len(values) - 5} more" if len(values) > 5 else "")
@@ -384,12 +391,20 @@ class Configuration(Aggregate):
         )
 
     def edit_threshold_set(
-        self, threshold_set_id: str, changes: dict[str, Any], columns: dict[str, str], actor: str, reason: str | None
+        self,
+        threshold_set_id: str,
+        changes: dict[str, Any],
+        columns: dict[str, str],
+        actor: str,
+        reason: str | None,
     ) -> None:
         """EditThresholdSet: any subset of name, criteria, thresholds (each replaced whole)."""
         current = self._live_threshold_set(threshold_set_id)
         if "criteria" in changes:
-            changes = {**changes, "criteria": {k: list(dict.fromkeys(v)) for k, v in changes["criteria"].items()}}
+            changes = {
+                **changes,
+                "criteria": {k: list(dict.fromkeys(v)) for k, v in changes["criteria"].items()},
+            }
         changes = {k: v for k, v in changes.items() if current.get(k) != v}
         if not changes:
             raise InvalidCommand([FieldError("body", "no field would change the threshold set")])
@@ -412,7 +427,9 @@ class Configuration(Aggregate):
     def delete_threshold_set(self, threshold_set_id: str, actor: str, reason: str | None) -> None:
         """DeleteThresholdSet."""
         self._live_threshold_set(threshold_set_id)
-        self.trigger_event(self.ThresholdSetDeleted, threshold_set_id=threshold_set_id, actor=actor, reason=reason)
+        self.trigger_event(
+            self.ThresholdSetDeleted, threshold_set_id=threshold_set_id, actor=actor, reason=reason
+        )
 
     # Queries on the state.
 

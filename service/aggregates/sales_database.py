@@ -82,7 +82,9 @@ class SalesDatabase(Aggregate):
         if mode not in IMPORT_MODES:
             raise InvalidCommand([FieldError("mode", "must be append or replace")])
         if mode == "append" and self.current and columns != self.columns:
-            raise InvalidCommand([FieldError("columns", "an appended batch must have the database's columns")])
+            raise InvalidCommand(
+                [FieldError("columns", "an appended batch must have the database's columns")]
+            )
         self.trigger_event(
             self.BatchImported,
             batch_id=batch_id,

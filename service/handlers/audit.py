@@ -95,4 +95,3 @@ class AuditController(Controller):
                 for r in rules
             ],
         }
-

@@ -139,7 +139,10 @@ class ConfigurationController(Controller):
         self, request: Request[Any, Any, Any], database: str, data: ConfigurationCreate
     ) -> Response[CommandAccepted]:
         result = services(request).app.configure(
-            checked_database(database), settings_of(data), identity(request).user, data.reason,
+            checked_database(database),
+            settings_of(data),
+            identity(request).user,
+            data.reason,
             expected_version(request),
         )
         return accepted(CommandAccepted(result.version, result.position), 201, result.version)
@@ -149,7 +152,10 @@ class ConfigurationController(Controller):
         self, request: Request[Any, Any, Any], database: str, data: ConfigurationUpdate
     ) -> Response[CommandAccepted]:
         result = services(request).app.edit_configuration(
-            checked_database(database), given_fields(data), identity(request).user, data.reason,
+            checked_database(database),
+            given_fields(data),
+            identity(request).user,
+            data.reason,
             expected_version(request),
         )
         return accepted(CommandAccepted(result.version, result.position), 200, result.version)
@@ -162,7 +168,9 @@ class ConfigurationController(Controller):
         data: ReasonBody | None = Body(default=None),
     ) -> Response[CommandAccepted]:
         result = services(request).app.delete_configuration(
-            checked_database(database), identity(request).user, data.reason if data else None,
+            checked_database(database),
+            identity(request).user,
+            data.reason if data else None,
             expected_version(request),
         )
         return accepted(CommandAccepted(result.version, result.position), 200, result.version)
@@ -180,8 +188,13 @@ class RemovalController(Controller):
         self, request: Request[Any, Any, Any], database: str, data: RemovalCreate
     ) -> Response[RemovalAccepted]:
         rule_id, result = services(request).app.remove_customers(
-            checked_database(database), data.dimension, list(data.values), data.label,
-            identity(request).user, data.reason, expected_version(request),
+            checked_database(database),
+            data.dimension,
+            list(data.values),
+            data.label,
+            identity(request).user,
+            data.reason,
+            expected_version(request),
         )
         return accepted(RemovalAccepted(rule_id, result.version, result.position), 201, result.version)
 
@@ -194,7 +207,10 @@ class RemovalController(Controller):
         data: ReasonBody | None = Body(default=None),
     ) -> Response[CommandAccepted]:
         result = services(request).app.restore_customers(
-            checked_database(database), rule_id, identity(request).user, data.reason if data else None,
+            checked_database(database),
+            rule_id,
+            identity(request).user,
+            data.reason if data else None,
             expected_version(request),
         )
         return accepted(CommandAccepted(result.version, result.position), 200, result.version)
@@ -212,8 +228,12 @@ class ThresholdSetController(Controller):
         self, request: Request[Any, Any, Any], database: str, data: ThresholdSetCreate
     ) -> Response[ThresholdSetAccepted]:
         set_id, result = services(request).app.create_threshold_set(
-            checked_database(database), data.name, {k: list(v) for k, v in data.criteria.items()},
-            given_fields(data).get("thresholds", {}), identity(request).user, data.reason,
+            checked_database(database),
+            data.name,
+            {k: list(v) for k, v in data.criteria.items()},
+            given_fields(data).get("thresholds", {}),
+            identity(request).user,
+            data.reason,
             expected_version(request),
         )
         return accepted(ThresholdSetAccepted(set_id, result.version, result.position), 201, result.version)
@@ -223,8 +243,12 @@ class ThresholdSetController(Controller):
         self, request: Request[Any, Any, Any], database: str, threshold_set_id: str, data: ThresholdSetUpdate
     ) -> Response[CommandAccepted]:
         result = services(request).app.edit_threshold_set(
-            checked_database(database), threshold_set_id, given_fields(data), identity(request).user,
-            data.reason, expected_version(request),
+            checked_database(database),
+            threshold_set_id,
+            given_fields(data),
+            identity(request).user,
+            data.reason,
+            expected_version(request),
         )
         return accepted(CommandAccepted(result.version, result.position), 200, result.version)
 
@@ -237,7 +261,10 @@ class ThresholdSetController(Controller):
         data: ReasonBody | None = Body(default=None),
     ) -> Response[CommandAccepted]:
         result = services(request).app.delete_threshold_set(
-            checked_database(database), threshold_set_id, identity(request).user,
-            data.reason if data else None, expected_version(request),
+            checked_database(database),
+            threshold_set_id,
+            identity(request).user,
+            data.reason if data else None,
+            expected_version(request),
         )
         return accepted(CommandAccepted(result.version, result.position), 200, result.version)

@@ -44,7 +44,9 @@ def requires(role: str) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRou
         scheme, _sep, key = connection.headers.get("authorization", "").partition(" ")
         challenge = {"WWW-Authenticate": 'Bearer realm="segmentation"'}
         if scheme.lower() != "bearer" or not key.strip():
-            raise NotAuthorizedException(detail="an API key is required: Authorization: Bearer <key>", headers=challenge)
+            raise NotAuthorizedException(
+                detail="an API key is required: Authorization: Bearer <key>", headers=challenge
+            )
         identity = services(connection).keys.identify(key.strip())
         if identity is None:
             raise NotAuthorizedException(detail="unknown API key", headers=challenge)

@@ -116,7 +116,11 @@ class DatabaseController(Controller):
             raise NotFound(f"database {database!r} has no column {column!r}")
         files = _files(services(request), data)
         values = await asyncio.to_thread(distinct_values, files, column, search, limit)
-        return {"database": database, "column": column, "values": [{"value": v, "rows": n} for v, n in values]}
+        return {
+            "database": database,
+            "column": column,
+            "values": [{"value": v, "rows": n} for v, n in values],
+        }
 
 
 class SegmentationController(Controller):
@@ -153,7 +157,9 @@ class SegmentationController(Controller):
         search: str | None = Parameter(default=None, max_length=200),
         filters: FilterParam = None,
         as_of: date | None = None,
-        sort: str = Parameter(default="code", description="code, monetary, recency, frequency, name; - for descending"),
+        sort: str = Parameter(
+            default="code", description="code, monetary, recency, frequency, name; - for descending"
+        ),
         limit: int = Parameter(default=100, ge=0, le=1000),
         offset: int = Parameter(default=0, ge=0),
         min_position: MinPosition = None,
@@ -316,12 +322,15 @@ async def _rows(
 _SEGMENT_KEYS = {row[0] for row in (*SEGMENTS_10, *SEGMENTS_5)}
 
 
-def _select(rows: list[dict[str, Any]], segment: str | None, search: str | None, sort: str) -> list[dict[str, Any]]:
+def _select(
+    rows: list[dict[str, Any]], segment: str | None, search: str | None, sort: str
+) -> list[dict[str, Any]]:
     """Rows of one segment, matching a search, in the asked order (ties by code)."""
     if segment is not None:
         if segment not in _SEGMENT_KEYS:
             raise ValidationException(
-                detail=f"unknown segment {segment!r}", extra=[{"key": "segment", "message": "not a segment key"}]
+                detail=f"unknown segment {segment!r}",
+                extra=[{"key": "segment", "message": "not a segment key"}],
             )
         rows = [r for r in rows if r["segment"] == segment]
     if search:
@@ -340,7 +349,18 @@ def _select(rows: list[dict[str, Any]], segment: str | None, search: str | None,
     return sorted(ordered, key=lambda r: r[field], reverse=descending)
 
 
-_CSV_FIELDS = ("code", "name", "segment", "recency_days", "last_purchase", "frequency", "monetary", "r", "f", "m")
+_CSV_FIELDS = (
+    "code",
+    "name",
+    "segment",
+    "recency_days",
+    "last_purchase",
+    "frequency",
+    "monetary",
+    "r",
+    "f",
+    "m",
+)
 
 
 async def _csv_chunks(rows: list[dict[str, Any]]) -> AsyncIterator[str]:

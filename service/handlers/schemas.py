@@ -41,13 +41,13 @@ class ConfigurationUpdate(Body):
     customer_column: Column | UnsetType = UNSET
     date_column: Column | UnsetType = UNSET
     sales_column: Column | UnsetType = UNSET
-    name_column: Column | None | UnsetType = UNSET
-    purchase_column: Column | None | UnsetType = UNSET
+    name_column: Column | UnsetType | None = UNSET
+    purchase_column: Column | UnsetType | None = UNSET
     grouping: int | UnsetType = UNSET
     period_months: int | UnsetType = UNSET
-    reference_date: date | None | UnsetType = UNSET
+    reference_date: date | UnsetType | None = UNSET
     thresholds: Thresholds | UnsetType = UNSET
-    scorecard_url: Annotated[str, Meta(max_length=2000)] | None | UnsetType = UNSET
+    scorecard_url: Annotated[str, Meta(max_length=2000)] | UnsetType | None = UNSET
     reason: Reason | None = None
 
 

@@ -184,7 +184,12 @@ def _details(event: Any) -> dict[str, Any]:
             return {"threshold_set_id": event.threshold_set_id, "changes": changes}
         return {"changes": changes}
     if isinstance(event, Configuration.CustomersRemoved):
-        return {"rule_id": event.rule_id, "dimension": event.dimension, "values": event.values, "label": event.label}
+        return {
+            "rule_id": event.rule_id,
+            "dimension": event.dimension,
+            "values": event.values,
+            "label": event.label,
+        }
     if isinstance(event, Configuration.CustomersRestored):
         return {"rule_id": event.rule_id}
     if isinstance(event, Configuration.ThresholdSetCreated):
@@ -197,5 +202,10 @@ def _details(event: Any) -> dict[str, Any]:
     if isinstance(event, Configuration.ThresholdSetDeleted):
         return {"threshold_set_id": event.threshold_set_id}
     if isinstance(event, SalesDatabase.BatchImported):
-        return {"batch_id": event.batch_id, "rows": event.rows, "mode": event.mode, "columns": len(event.columns)}
+        return {
+            "batch_id": event.batch_id,
+            "rows": event.rows,
+            "mode": event.mode,
+            "columns": len(event.columns),
+        }
     return {}

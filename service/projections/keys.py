@@ -44,9 +44,14 @@ class Keys:
 
     def database_parts(self, database: str) -> list[str]:
         """Every key a database's default view owns."""
-        return [self.db(database, p) for p in ("data", "config", "meta", "summary", "customers", "customer", "removed")]
+        return [
+            self.db(database, p)
+            for p in ("data", "config", "meta", "summary", "customers", "customer", "removed")
+        ]
 
-    def view(self, database: str, configuration_version: int, data_version: int, query: dict[str, object]) -> str:
+    def view(
+        self, database: str, configuration_version: int, data_version: int, query: dict[str, object]
+    ) -> str:
         """A computed view (filtered, or at another reference date), named by the versions it
         was computed from, so a cached answer can never be stale."""
         digest = hashlib.sha256(json.dumps(query, sort_keys=True).encode()).hexdigest()[:24]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any
 
@@ -93,10 +94,9 @@ class ReadModel:
 
     async def cache(self, key: str, value: bytes, ttl: int) -> None:
         """Cache a computed view; its key names the versions it was computed from."""
-        try:
+        # A cache that cannot be written only costs a recomputation.
+        with contextlib.suppress(RedisError, OSError):
             await self.redis.set(key, value, ex=ttl)
-        except (RedisError, OSError):
-            pass  # a cache that cannot be written only costs a recomputation
 
     async def ping(self) -> bool:
         """Whether Redis answers."""

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
-from tests.conftest import ADMIN, ANALYST, needs_superstore
+from tests.conftest import ADMIN, ANALYST, SUPERSTORE, needs_superstore
 from tests.e2e.conftest import configured_superstore
 
 pytestmark = needs_superstore
@@ -29,9 +29,26 @@ def _problem(response: Any, status: int) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("body", "status", "field"),
     [
-        ({"customer_column": "Nope", "date_column": "Order Date", "sales_column": "Sales"}, 422, "customer_column"),
-        ({"customer_column": "Customer ID", "date_column": "Region", "sales_column": "Sales"}, 422, "date_column"),
-        ({"customer_column": "Customer ID", "date_column": "Order Date", "sales_column": "Sales", "grouping": 7}, 422, "grouping"),
+        (
+            {"customer_column": "Nope", "date_column": "Order Date", "sales_column": "Sales"},
+            422,
+            "customer_column",
+        ),
+        (
+            {"customer_column": "Customer ID", "date_column": "Region", "sales_column": "Sales"},
+            422,
+            "date_column",
+        ),
+        (
+            {
+                "customer_column": "Customer ID",
+                "date_column": "Order Date",
+                "sales_column": "Sales",
+                "grouping": 7,
+            },
+            422,
+            "grouping",
+        ),
         (
             {
                 "customer_column": "Customer ID",
@@ -42,8 +59,21 @@ def _problem(response: Any, status: int) -> dict[str, Any]:
             422,
             "thresholds.monetary",
         ),
-        ({"customer_column": "Customer ID", "date_column": "Order Date", "sales_column": "Sales", "colour": 1}, 400, "colour"),
-        ({"customer_column": 5, "date_column": "Order Date", "sales_column": "Sales"}, 400, "customer_column"),
+        (
+            {
+                "customer_column": "Customer ID",
+                "date_column": "Order Date",
+                "sales_column": "Sales",
+                "colour": 1,
+            },
+            400,
+            "colour",
+        ),
+        (
+            {"customer_column": 5, "date_column": "Order Date", "sales_column": "Sales"},
+            400,
+            "customer_column",
+        ),
     ],
 )
 async def test_bad_configurations_write_nothing(
@@ -65,13 +95,23 @@ async def test_malformed_json_and_missing_keys(client: AsyncTestClient[Any]) -> 
     head = await _head(client)
     path = f"/databases/{database}/removals"
 
-    malformed = await client.post(path, content=b'{"dimension": "Region",', headers={**ADMIN, "Content-Type": "application/json"})
+    malformed = await client.post(
+        path, content=b'{"dimension": "Region",', headers={**ADMIN, "Content-Type": "application/json"}
+    )
     no_key = await client.post(path, json={"dimension": "Region", "values": ["West"]})
-    unknown_key = await client.post(path, json={"dimension": "Region", "values": ["West"]}, headers={"Authorization": "Bearer nope"})
+    unknown_key = await client.post(
+        path, json={"dimension": "Region", "values": ["West"]}, headers={"Authorization": "Bearer nope"}
+    )
     analyst = await client.post(path, json={"dimension": "Region", "values": ["West"]}, headers=ANALYST)
-    unknown_field = await client.post(path, json={"dimension": "Region", "values": ["West"], "why": "x"}, headers=ADMIN)
-    too_long = await client.post(path, json={"dimension": "Region", "values": ["West"], "reason": "x" * 501}, headers=ADMIN)
-    bad_match = await client.post(path, json={"dimension": "Region", "values": ["West"]}, headers={**ADMIN, "If-Match": '"99"'})
+    unknown_field = await client.post(
+        path, json={"dimension": "Region", "values": ["West"], "why": "x"}, headers=ADMIN
+    )
+    too_long = await client.post(
+        path, json={"dimension": "Region", "values": ["West"], "reason": "x" * 501}, headers=ADMIN
+    )
+    bad_match = await client.post(
+        path, json={"dimension": "Region", "values": ["West"]}, headers={**ADMIN, "If-Match": '"99"'}
+    )
 
     _problem(malformed, 400)
     _problem(no_key, 401)
@@ -87,12 +127,14 @@ async def test_imports_that_cannot_be_read_store_nothing(client: AsyncTestClient
     database, position = await configured_superstore(client)
     head = await _head(client)
     path = f"/databases/{database}/imports"
-    header = "Row ID,Order ID,Order Date,Ship Date,Ship Mode,Customer ID,Customer Name,Segment,Country,City,State,Postal Code,Region,Product ID,Category,Sub-Category,Product Name,Sales,Quantity,Discount,Profit"
-    good_row = '1,CA-1,1/5/2018,1/6/2018,First,AA-1,Al,Consumer,US,X,Y,1,West,P,C,S,N,10.5,1,0,1'
-    bad_row = '2,CA-2,not a date,1/6/2018,First,AA-1,Al,Consumer,US,X,Y,1,West,P,C,S,N,10.5,1,0,1'
+    header = SUPERSTORE.read_text().split("\n", 1)[0].replace('"', "")
+    good_row = "1,CA-1,1/5/2018,1/6/2018,First,AA-1,Al,Consumer,US,X,Y,1,West,P,C,S,N,10.5,1,0,1"
+    bad_row = "2,CA-2,not a date,1/6/2018,First,AA-1,Al,Consumer,US,X,Y,1,West,P,C,S,N,10.5,1,0,1"
 
     json_body = await client.post(path, json={"a": 1}, headers=ADMIN)
-    binary = await client.post(path, content=b"\x00\x01PK\x03\x04", headers={**ADMIN, "Content-Type": "text/csv"})
+    binary = await client.post(
+        path, content=b"\x00\x01PK\x03\x04", headers={**ADMIN, "Content-Type": "text/csv"}
+    )
     empty = await client.post(path, content=b"", headers={**ADMIN, "Content-Type": "text/csv"})
     bad_date = await client.post(
         path,
@@ -100,8 +142,12 @@ async def test_imports_that_cannot_be_read_store_nothing(client: AsyncTestClient
         content=f"{header}\n{good_row}\n{bad_row}\n".encode(),
         headers={**ADMIN, "Content-Type": "text/csv"},
     )
-    bad_mode = await client.post(path, params={"mode": "merge"}, content=b"a,b\n1,2\n", headers={**ADMIN, "Content-Type": "text/csv"})
-    bad_name = await client.post("/databases/..%2Fetc/imports", content=b"a,b\n1,2\n", headers={**ADMIN, "Content-Type": "text/csv"})
+    bad_mode = await client.post(
+        path, params={"mode": "merge"}, content=b"a,b\n1,2\n", headers={**ADMIN, "Content-Type": "text/csv"}
+    )
+    bad_name = await client.post(
+        "/databases/..%2Fetc/imports", content=b"a,b\n1,2\n", headers={**ADMIN, "Content-Type": "text/csv"}
+    )
 
     _problem(json_body, 415)
     _problem(binary, 422)
@@ -127,12 +173,18 @@ async def test_queries_validate_their_parameters(client: AsyncTestClient[Any]) -
     _problem(await client.get(f"{base}/segmentation", params={"filter": "Nope:x"}, headers=ANALYST), 422)
     _problem(await client.get(f"{base}/segmentation", params={"as_of": "yesterday"}, headers=ANALYST), 400)
     _problem(await client.get(f"{base}/segmentation/customers", params={"limit": 5000}, headers=ANALYST), 400)
-    _problem(await client.get(f"{base}/segmentation/customers", params={"sort": "colour"}, headers=ANALYST), 422)
-    _problem(await client.get(f"{base}/segmentation/customers", params={"segment": "vip"}, headers=ANALYST), 400)
+    _problem(
+        await client.get(f"{base}/segmentation/customers", params={"sort": "colour"}, headers=ANALYST), 422
+    )
+    _problem(
+        await client.get(f"{base}/segmentation/customers", params={"segment": "vip"}, headers=ANALYST), 400
+    )
     _problem(await client.get("/databases/unknown-db/segmentation", headers=ANALYST), 404)
     _problem(await client.get(f"{base}/customers/NOPE-1", headers=ANALYST), 404)
     _problem(await client.get(f"{base}/columns/Nope/values", headers=ANALYST), 404)
-    behind = await client.get(f"{base}/segmentation", params={"min_position": position + 1000}, headers=ANALYST)
+    behind = await client.get(
+        f"{base}/segmentation", params={"min_position": position + 1000}, headers=ANALYST
+    )
     _problem(behind, 503)
     assert behind.headers["retry-after"]
 
@@ -140,15 +192,26 @@ async def test_queries_validate_their_parameters(client: AsyncTestClient[Any]) -
 async def test_database_listing_and_column_values(client: AsyncTestClient[Any]) -> None:
     database, position = await configured_superstore(client)
 
-    one = (await client.get(f"/databases/{database}", params={"min_position": position}, headers=ANALYST)).json()
+    one = (
+        await client.get(f"/databases/{database}", params={"min_position": position}, headers=ANALYST)
+    ).json()
     listing = (await client.get("/databases", headers=ANALYST)).json()
     values = (
-        await client.get(f"/databases/{database}/columns/Region/values", params={"search": "e"}, headers=ANALYST)
+        await client.get(
+            f"/databases/{database}/columns/Region/values", params={"search": "e"}, headers=ANALYST
+        )
     ).json()
     suggested = (await client.get(f"/databases/{database}/thresholds/suggested", headers=ANALYST)).json()
 
     entry = next(d for d in listing if d["database"] == database)
-    assert entry == {"database": database, "configured": True, "rows": 9994, "batches": 1, "version": 1, "data_version": 2}
+    assert entry == {
+        "database": database,
+        "configured": True,
+        "rows": 9994,
+        "batches": 1,
+        "version": 1,
+        "data_version": 2,
+    }
     assert one["rows"] == 9994 and one["configured"] is True and one["batches"][0]["imported_by"] == "alice"
     assert [v["value"] for v in values["values"]] == ["West", "East", "Central"]
     assert sum(v["rows"] for v in values["values"]) > 0

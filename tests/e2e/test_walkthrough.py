@@ -140,15 +140,30 @@ async def test_threshold_set_applies_to_a_filtered_view(client: AsyncTestClient[
 @needs_superstore
 async def test_customers_listing_search_sort_and_csv(client: AsyncTestClient[Any]) -> None:
     database, position = await configured_superstore(client)
-    params: dict[str, Any] = {"min_position": position, "segment": "champion", "sort": "-monetary", "limit": 5}
+    params: dict[str, Any] = {
+        "min_position": position,
+        "segment": "champion",
+        "sort": "-monetary",
+        "limit": 5,
+    }
 
-    page = (await client.get(f"/databases/{database}/segmentation/customers", params=params, headers=ANALYST)).json()
+    page = (
+        await client.get(f"/databases/{database}/segmentation/customers", params=params, headers=ANALYST)
+    ).json()
 
     assert page["total"] == 68
     assert len(page["items"]) == 5
     monetary = [row["monetary"] for row in page["items"]]
     assert monetary == sorted(monetary, reverse=True)
-    assert set(page["items"][0]) >= {"code", "name", "segment", "recency_days", "last_purchase", "frequency", "r"}
+    assert set(page["items"][0]) >= {
+        "code",
+        "name",
+        "segment",
+        "recency_days",
+        "last_purchase",
+        "frequency",
+        "r",
+    }
     found = (
         await client.get(
             f"/databases/{database}/segmentation/customers", params={"search": "claire gute"}, headers=ANALYST
@@ -178,7 +193,12 @@ async def test_audit_names_actors_and_reasons(client: AsyncTestClient[Any]) -> N
     as_analyst = await client.get(f"/databases/{database}/audit", headers=ANALYST)
 
     items = audit.json()["items"]
-    assert [e["type"] for e in items] == ["DatabaseRegistered", "BatchImported", "DatabaseConfigured", "CustomersRemoved"]
+    assert [e["type"] for e in items] == [
+        "DatabaseRegistered",
+        "BatchImported",
+        "DatabaseConfigured",
+        "CustomersRemoved",
+    ]
     assert items[2]["actor"] == "alice" and items[2]["reason"] == "initial setup"
     assert [e["position"] for e in items] == sorted(e["position"] for e in items)
     assert by_bob.json()["items"][0]["details"]["values"] == ["CG-12520", "AA-10315"]

@@ -41,7 +41,9 @@ def app(settings: Settings) -> Iterator[SegmentationApplication]:
 
 
 @pytest.fixture
-def projector(app: SegmentationApplication, settings: Settings, redis_client: redis.Redis) -> SegmentationProjector:
+def projector(
+    app: SegmentationApplication, settings: Settings, redis_client: redis.Redis
+) -> SegmentationProjector:
     return SegmentationProjector(app, redis_client, Keys(settings.redis_prefix))
 
 

@@ -55,7 +55,9 @@ def test_a_file_that_fails_validation_leaves_no_batch_and_no_event(
     app.configure(database, SMALL_CONFIG, "alice", None)
     head = app.head_position()
     batches = set((app.storage.root / "databases" / database / "batches").iterdir())
-    bad_date = write_csv(tmp_path, "customer,name,day,amount,order,region\nA,Ann,2024-01-10,1,o9,N\nB,Bob,notadate,2,o8,S\n")
+    bad_date = write_csv(
+        tmp_path, "customer,name,day,amount,order,region\nA,Ann,2024-01-10,1,o9,N\nB,Bob,notadate,2,o8,S\n"
+    )
 
     with pytest.raises(InvalidCommand) as raised:
         app.import_batch(database, bad_date, "csv", "append", None, "alice", None)
@@ -144,7 +146,9 @@ def test_removal_rules_threshold_sets_and_their_guards(app: SegmentationApplicat
         app.restore_customers(database, rule_id, "bob", None)
 
 
-def test_delete_then_configure_again_continues_the_history(app: SegmentationApplication, tmp_path: Path) -> None:
+def test_delete_then_configure_again_continues_the_history(
+    app: SegmentationApplication, tmp_path: Path
+) -> None:
     database = _imported(app, tmp_path)
     app.configure(database, SMALL_CONFIG, "alice", None)
     app.remove_customers(database, "region", ["East"], None, "bob", None)

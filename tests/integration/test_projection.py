@@ -110,7 +110,9 @@ def test_projecting_in_pieces_equals_projecting_at_once(
 ) -> None:
     database = _configured(app, tmp_path)
     rule_id, _ = app.remove_customers(database, "region", ["North"], None, "bob", None)
-    app.create_threshold_set(database, "South", {"region": ["South"]}, {"recency": [1, 2, 3, 4]}, "alice", None)
+    app.create_threshold_set(
+        database, "South", {"region": ["South"]}, {"recency": [1, 2, 3, 4]}, "alice", None
+    )
     app.restore_customers(database, rule_id, "carol", None)
     one_by_one = SegmentationProjector(app, redis_client, Keys(settings.redis_prefix + "-a"), batch_size=1)
     at_once = SegmentationProjector(app, redis_client, Keys(settings.redis_prefix + "-b"))
@@ -204,7 +206,11 @@ def test_a_killed_projector_process_resumes_without_loss_or_repetition(
 
 @pytest.mark.parametrize("batch_size", [1, 2])
 def test_small_batches_reach_the_same_position(
-    app: SegmentationApplication, settings: Settings, tmp_path: Path, redis_client: redis.Redis, batch_size: int
+    app: SegmentationApplication,
+    settings: Settings,
+    tmp_path: Path,
+    redis_client: redis.Redis,
+    batch_size: int,
 ) -> None:
     _configured(app, tmp_path)
     projector = SegmentationProjector(app, redis_client, Keys(settings.redis_prefix), batch_size=batch_size)
