@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -19,6 +20,7 @@ from eventsourcing.persistence import IntegrityError
 from service.aggregates.configuration import Configuration
 from service.aggregates.errors import Conflict, NotFound, VersionMismatch
 from service.aggregates.sales_database import SalesDatabase
+from service.segmentation import RemovalRule, removal_matches
 from service.storage import BatchStorage, validate_database_name
 
 
@@ -46,6 +48,9 @@ class SegmentationApplication(Application[UUID]):
     """Commands and event-store queries of the segmentation service."""
 
     name = "Segmentation"
+    #: Snapshot every 100 events: rebuilding an aggregate at any version then replays at most 99
+    #: events after the nearest snapshot, however long its history (see README).
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Configuration: 100, SalesDatabase: 100}
 
     def __init__(self, storage: BatchStorage, env: dict[str, str] | None = None) -> None:
         super().__init__(env=env)
@@ -219,6 +224,95 @@ class SegmentationApplication(Application[UUID]):
         except AggregateNotFoundError:
             return None
 
+    def versions_at(
+        self, database: str, version: int | None = None, at: datetime | None = None
+    ) -> tuple[int, int, datetime]:
+        """The configuration and data versions a replay uses, and the instant they stand for.
+
+        ``version``: that configuration version, with the data imported by the time it was made.
+        ``at``: the configuration and the data as they were at that instant. A version that never
+        existed, or an instant before the first configuration, raises NotFound.
+        """
+        config_id = Configuration.create_id(database)
+        if version is not None:
+            events = list(self.events.get(config_id, gt=version - 1, lte=version))
+            if not events:
+                latest = self.configuration(database)
+                raise NotFound(
+                    f"configuration version {version} of database {database!r} does not exist"
+                    + (f"; the latest is {latest.version}" if latest is not None else "")
+                )
+            instant = events[0].timestamp  # type: ignore[attr-defined]
+            config_version = version
+        else:
+            assert at is not None
+            instant = at
+            config_version = 0
+            for event in self.events.get(config_id):
+                if event.timestamp > at:  # type: ignore[attr-defined]
+                    break
+                config_version = event.originator_version
+            if config_version == 0:
+                raise NotFound(f"database {database!r} was not configured at {at.isoformat()}")
+        data_version = 0
+        for event in self.events.get(SalesDatabase.create_id(database)):
+            if event.timestamp > instant:  # type: ignore[attr-defined]
+                break
+            data_version = event.originator_version
+        return config_version, data_version, instant
+
+    def exclusions(self, database: str, at: datetime | None = None) -> list[dict[str, Any]]:
+        """Every removal rule (active or restored) with the customers it resolves to: on the
+        current data, or with ``at`` on the rules and data as they were at that instant."""
+        if at is not None:
+            config_version, data_version, _ = self.versions_at(database, at=at)
+            configuration = self.configuration(database, version=config_version)
+            sales = self.sales_database(database, version=data_version) if data_version else None
+        else:
+            configuration = self.configuration(database)
+            sales = self.sales_database(database)
+        if sales is None:
+            raise NotFound(f"database {database!r} does not exist")
+        if configuration is None:
+            return []
+        rules = list(configuration.rules.values())
+        files = [str(self.storage.path(b["file"])) for b in sales.current]
+        matches = removal_matches(files, configuration.settings["customer_column"], [_rule(r) for r in rules])
+        codes: dict[str, list[str]] = {r["rule_id"]: [] for r in rules}
+        for code, rule_ids in matches.items():
+            for rule_id in rule_ids:
+                codes[rule_id].append(code)
+        return [{**rule, "customers": codes[rule["rule_id"]]} for rule in rules]
+
+    def rules_that_excluded(self, database: str, code: str) -> list[dict[str, Any]]:
+        """Every removal rule that has ever excluded customer ``code``: each rule is matched
+        against the batches that were current at some time while the rule was in force."""
+        configuration = self.configuration(database)
+        sales = self.sales_database(database)
+        if configuration is None or sales is None:
+            return []
+        spans = _batch_spans(sales.history)
+        by_files: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for rule in configuration.rules.values():
+            start, end = _instant(rule["created_at"]), _instant(rule["restored_at"])
+            files = tuple(
+                str(self.storage.path(batch["file"]))
+                for batch, (since, until) in spans
+                if since is not None
+                and start is not None
+                and (end is None or since < end)
+                and (until is None or until > start)
+            )
+            by_files.setdefault(files, []).append(rule)
+        found: list[dict[str, Any]] = []
+        for files, rules in by_files.items():
+            matches = removal_matches(
+                list(files), configuration.settings["customer_column"], [_rule(r) for r in rules]
+            )
+            hit = set(matches.get(code, ()))
+            found += [rule for rule in rules if rule["rule_id"] in hit]
+        return sorted(found, key=lambda rule: rule["created_at"])
+
     def head_position(self) -> int:
         """The position of the newest event in the store (0 when empty)."""
         return self.recorder.max_notification_id() or 0
@@ -250,6 +344,28 @@ class SegmentationApplication(Application[UUID]):
         except IntegrityError as exc:
             # Another writer saved the same version first: the client must re-read and retry.
             raise VersionMismatch(aggregate.version - 1, aggregate.version) from exc
+
+
+def _rule(rule: dict[str, Any]) -> RemovalRule:
+    return RemovalRule(rule["rule_id"], rule["dimension"], tuple(rule["values"]))
+
+
+def _instant(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def _batch_spans(
+    history: list[dict[str, Any]],
+) -> list[tuple[dict[str, Any], tuple[datetime | None, datetime | None]]]:
+    """Each batch with the interval (ISO instants) during which it was part of the data: from
+    its import until the next ``replace`` import, if any."""
+    spans = []
+    for i, batch in enumerate(history):
+        replaced = next(
+            (later["imported_at"] for later in history[i + 1 :] if later["mode"] == "replace"), None
+        )
+        spans.append((batch, (_instant(batch["imported_at"]), _instant(replaced))))
+    return spans
 
 
 def _check_expected(configuration: Configuration, expected: int | None) -> None:

@@ -23,7 +23,7 @@ from service.handlers.common import (
     raw_json,
     services,
 )
-from service.handlers.queries import MinPosition, configuration_at
+from service.handlers.queries import At, MinPosition, Version, configuration_at
 from service.handlers.schemas import (
     CommandAccepted,
     ConfigurationCreate,
@@ -121,14 +121,15 @@ class ConfigurationController(Controller):
         self,
         request: Request[Any, Any, Any],
         database: str,
-        version: int | None = Parameter(default=None, ge=1),
+        version: Version = None,
+        at: At = None,
         min_position: MinPosition = None,
     ) -> Response[Any]:
         svc = services(request)
         checked_database(database)
         await svc.read.wait_for(min_position)
-        if version is not None:
-            return await configuration_at(svc, database, version)
+        if version is not None or at is not None:
+            return await configuration_at(svc, database, version, at)
         raw = await svc.read.raw(database, "config")
         if raw is None:
             await svc.read.require_config(database)

@@ -11,7 +11,7 @@ import asyncio
 import csv
 import io
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -30,30 +30,29 @@ from service.handlers.common import (
     raw_json,
     services,
 )
-from service.handlers.errors import problem
-from service.projections.documents import (
-    configuration_document,
-    customer_rows,
-    spec_from_document,
-    summary_document,
-)
-from service.segmentation import (
-    SEGMENTS_5,
-    SEGMENTS_10,
-    compute,
-    distinct_values,
-    suggested_thresholds,
-)
+from service.handlers.views import View, ViewQuery, resolve
+from service.projections.documents import configuration_document, spec_from_document
+from service.segmentation import SEGMENTS_5, SEGMENTS_10, distinct_values, suggested_thresholds
 
 FilterParam = Annotated[
     list[str] | None,
     QueryParameter(name="filter", description="column:value; repeat for OR within a column, AND across"),
 ]
+AsOf = Annotated[date | None, QueryParameter(description="A reference date for this view (YYYY-MM-DD)")]
+Version = Annotated[
+    int | None, QueryParameter(ge=1, description="Answer as at this configuration version (a replay)")
+]
+At = Annotated[
+    datetime | None, QueryParameter(description="Answer as at this instant, ISO 8601 UTC (a replay)")
+]
 MinPosition = Annotated[
     int | None,
     QueryParameter(ge=0, description="Wait (up to 5 s) until the read model has applied this position"),
 ]
+
+
 SORTS = ("code", "monetary", "recency", "frequency", "name")
+SORT_HELP = "code, monetary, recency, frequency or name; prefix - for descending"
 
 
 class DatabaseController(Controller):
@@ -124,29 +123,26 @@ class DatabaseController(Controller):
 
 
 class SegmentationController(Controller):
-    """Configuration, segmentation summary, customer rows, suggested thresholds."""
+    """Segmentation summary, customer rows, one customer, movement, suggested thresholds."""
 
     path = "/databases/{database:str}"
     guards = ANALYST
     tags = ["queries"]
 
-    @get("/segmentation", summary="The segmentation summary")
+    @get("/segmentation", summary="The segmentation summary (rules §7)")
     async def summary(
         self,
         request: Request[Any, Any, Any],
         database: str,
         filters: FilterParam = None,
-        as_of: date | None = Parameter(default=None, description="A reference date for this view"),
+        as_of: AsOf = None,
+        version: Version = None,
+        at: At = None,
         min_position: MinPosition = None,
     ) -> Response[Any]:
         svc = services(request)
-        checked_database(database)
-        await svc.read.wait_for(min_position)
-        view = parse_filters(filters)
-        if not view and as_of is None:
-            return raw_json(await _default_part(svc, database, "summary"))
-        summary, _ = await _computed_view(svc, database, view, as_of)
-        return raw_json(summary)
+        query = await _view_query(svc, database, filters, as_of, version, at, min_position)
+        return raw_json((await resolve(svc, database, query)).summary)
 
     @get("/segmentation/customers", summary="Per-customer rows")
     async def customers(
@@ -156,22 +152,27 @@ class SegmentationController(Controller):
         segment: str | None = None,
         search: str | None = Parameter(default=None, max_length=200),
         filters: FilterParam = None,
-        as_of: date | None = None,
-        sort: str = Parameter(
-            default="code", description="code, monetary, recency, frequency, name; - for descending"
-        ),
+        as_of: AsOf = None,
+        version: Version = None,
+        at: At = None,
+        sort: str = Parameter(default="code", description=SORT_HELP),
         limit: int = Parameter(default=100, ge=0, le=1000),
         offset: int = Parameter(default=0, ge=0),
         min_position: MinPosition = None,
     ) -> dict[str, Any]:
         svc = services(request)
-        checked_database(database)
-        await svc.read.wait_for(min_position)
-        rows = await _rows(svc, database, parse_filters(filters), as_of)
-        selected = _select(rows, segment, search, sort)
-        return {"total": len(selected), "items": selected[offset : offset + limit]}
+        query = await _view_query(svc, database, filters, as_of, version, at, min_position)
+        view = await resolve(svc, database, query)
+        rows = msgspec.json.decode(await svc.read.cached(view.rows_key) or b"[]")
+        selected = _sorted(_matching(rows, segment, search), sort)
+        return {
+            "total": len(selected),
+            "items": selected[offset : offset + limit],
+            "configuration_version": view.configuration_version,
+            "data_version": view.data_version,
+        }
 
-    @get("/segmentation/customers.csv", summary="Per-customer rows as CSV", media_type="text/csv")
+    @get("/segmentation/customers.csv", summary="Per-customer rows as CSV, streamed", media_type="text/csv")
     async def customers_csv(
         self,
         request: Request[Any, Any, Any],
@@ -179,52 +180,159 @@ class SegmentationController(Controller):
         segment: str | None = None,
         search: str | None = Parameter(default=None, max_length=200),
         filters: FilterParam = None,
-        as_of: date | None = None,
-        sort: str = "code",
+        as_of: AsOf = None,
+        version: Version = None,
+        at: At = None,
         min_position: MinPosition = None,
     ) -> Stream:
         svc = services(request)
-        checked_database(database)
-        await svc.read.wait_for(min_position)
-        rows = _select(await _rows(svc, database, parse_filters(filters), as_of), segment, search, sort)
+        query = await _view_query(svc, database, filters, as_of, version, at, min_position)
+        view = await resolve(svc, database, query)
+        _check_segment(segment)
         return Stream(
-            _csv_chunks(rows),
+            _csv_chunks(svc, view.rows_key, segment, search),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{database}-customers.csv"'},
         )
 
-    @get("/customers/{code:str}", summary="One customer: metrics, segment, removals")
+    @get("/customers/{code:str}", summary="One customer: metrics, segment, the rules that excluded it")
     async def customer(
-        self, request: Request[Any, Any, Any], database: str, code: str, min_position: MinPosition = None
+        self,
+        request: Request[Any, Any, Any],
+        database: str,
+        code: str,
+        version: Version = None,
+        at: At = None,
+        min_position: MinPosition = None,
+    ) -> dict[str, Any]:
+        svc = services(request)
+        query = await _view_query(svc, database, None, None, version, at, min_position)
+        view = await resolve(svc, database, query)
+        row = await _customer_row(svc, database, view, query, code)
+        active_rules = {r["rule_id"]: r for r in view.config["removal_rules"]}
+        ever = await asyncio.to_thread(svc.app.rules_that_excluded, database, code)
+        if query.historical:
+            ever = [r for r in ever if r["rule_id"] in active_rules or _created_by(r, view)]
+        removed_by = [active_rules[r["rule_id"]] for r in ever if r["rule_id"] in active_rules]
+        if row is None and not ever:
+            data = await svc.read.require_data(database)
+            known = await asyncio.to_thread(
+                distinct_values, _files(svc, data), view.config["customer_column"], code, 10_000
+            )
+            if code not in {value for value, _ in known}:
+                raise NotFound(f"no customer {code!r} in database {database!r}")
+        answer: dict[str, Any] = row if row is not None else dict.fromkeys(_ROW_FIELDS)
+        answer.update(
+            code=code,
+            active=row is not None,
+            removed=bool(removed_by),
+            removed_by=removed_by,
+            exclusions=[
+                {
+                    "rule_id": r["rule_id"],
+                    "label": r["label"],
+                    "dimension": r["dimension"],
+                    "values": r["values"],
+                    "created_by": r["created_by"],
+                    "created_at": r["created_at"],
+                    "reason": r["reason"],
+                    "in_force": r["rule_id"] in active_rules,
+                    "restored_by": r["restored_by"],
+                    "restored_at": r["restored_at"],
+                }
+                for r in ever
+            ],
+            configuration_version=view.configuration_version,
+            data_version=view.data_version,
+        )
+        if view.config.get("scorecard_url"):
+            answer["scorecard_url"] = view.config["scorecard_url"].replace("{customer}", code)
+        return answer
+
+    @get("/segmentation/movement", summary="How customers moved between segments from one point to another")
+    async def movement(
+        self,
+        request: Request[Any, Any, Any],
+        database: str,
+        from_: Annotated[
+            str, QueryParameter(name="from", description="A configuration version or an instant")
+        ],
+        to: Annotated[str, QueryParameter(description="A configuration version or an instant")],
+        filters: FilterParam = None,
+        segment_from: str | None = Parameter(default=None, description="A segment key, or none"),
+        segment_to: str | None = Parameter(default=None, description="A segment key, or none"),
+        limit: int = Parameter(default=1000, ge=0, le=100_000),
+        offset: int = Parameter(default=0, ge=0),
+        min_position: MinPosition = None,
     ) -> dict[str, Any]:
         svc = services(request)
         checked_database(database)
         await svc.read.wait_for(min_position)
-        config = await svc.read.require_config(database)
-        row, rule_ids = await svc.read.customer(database, code)
-        rules = {r["rule_id"]: r for r in config["removal_rules"]}
-        removed_by = [rules[r] for r in rule_ids if r in rules]
-        if row is None and not removed_by:
-            data = await svc.read.require_data(database)
-            known = await asyncio.to_thread(
-                distinct_values, _files(svc, data), config["customer_column"], code, 10_000
+        view_filters = parse_filters(filters)
+        views = []
+        for name, point in (("from", from_), ("to", to)):
+            version, at = _point(name, point)
+            views.append(
+                await resolve(svc, database, ViewQuery(filters=view_filters, version=version, at=at))
             )
-            if code not in {value for value, _ in known}:
-                raise NotFound(f"no customer {code!r} in database {database!r}")
-        answer: dict[str, Any] = (
-            msgspec.json.decode(row)
-            if row is not None
-            else dict.fromkeys(
-                ("name", "segment", "recency_days", "last_purchase", "frequency", "monetary", "r", "f", "m")
+        sides: list[dict[str, dict[str, Any]]] = []
+        for v in views:
+            rows = msgspec.json.decode(await svc.read.cached(v.rows_key) or b"[]")
+            sides.append({r["code"]: r for r in rows})
+        before, after = sides
+        ends = [
+            {
+                "configuration_version": v.configuration_version,
+                "data_version": v.data_version,
+                "reference_date": msgspec.json.decode(v.summary)["reference_date"],
+            }
+            for v in views
+        ]
+        if segment_from is not None or segment_to is not None:
+            wanted_from, wanted_to = _cell_key(segment_from), _cell_key(segment_to)
+            members = [
+                {
+                    "code": code,
+                    "name": (after.get(code) or before.get(code) or {}).get("name"),
+                    "segment_from": before[code]["segment"] if code in before else None,
+                    "segment_to": after[code]["segment"] if code in after else None,
+                    "monetary_from": before[code]["monetary"] if code in before else None,
+                    "monetary_to": after[code]["monetary"] if code in after else None,
+                }
+                for code in sorted(before.keys() | after.keys())
+                if (segment_from is None or (before.get(code) or {}).get("segment") == wanted_from)
+                and (segment_to is None or (after.get(code) or {}).get("segment") == wanted_to)
+            ]
+            return {
+                "from": ends[0],
+                "to": ends[1],
+                "total": len(members),
+                "customers": members[offset : offset + limit],
+            }
+        cells: dict[tuple[str | None, str | None], dict[str, Any]] = {}
+        for code in before.keys() | after.keys():
+            old, new = before.get(code), after.get(code)
+            key = (old["segment"] if old else None, new["segment"] if new else None)
+            cell = cells.setdefault(
+                key, {"from": key[0], "to": key[1], "customers": 0, "sales_from": 0.0, "sales_to": 0.0}
             )
-        )
-        answer["code"] = code
-        answer["active"] = row is not None
-        answer["removed"] = bool(removed_by)
-        answer["removed_by"] = removed_by
-        if config.get("scorecard_url"):
-            answer["scorecard_url"] = config["scorecard_url"].replace("{customer}", code)
-        return answer
+            cell["customers"] += 1
+            cell["sales_from"] += old["monetary"] if old else 0.0
+            cell["sales_to"] += new["monetary"] if new else 0.0
+        for cell in cells.values():
+            cell["sales_from"] = round(cell["sales_from"], 2)
+            cell["sales_to"] = round(cell["sales_to"], 2)
+        ordered = sorted(cells.values(), key=lambda c: (_order(c["from"]), _order(c["to"])))
+        return {
+            "from": ends[0],
+            "to": ends[1],
+            "active_in_either": len(before.keys() | after.keys()),
+            "stayed": sum(c["customers"] for c in ordered if c["from"] == c["to"]),
+            "moved": sum(c["customers"] for c in ordered if c["from"] and c["to"] and c["from"] != c["to"]),
+            "entered": sum(c["customers"] for c in ordered if c["from"] is None),
+            "left": sum(c["customers"] for c in ordered if c["to"] is None),
+            "cells": ordered,
+        }
 
     @get("/thresholds/suggested", summary="Automatic cut points for the current data")
     async def suggested(
@@ -237,7 +345,11 @@ class SegmentationController(Controller):
         svc = services(request)
         checked_database(database)
         await svc.read.wait_for(min_position)
-        config, data = await _config_and_data(svc, database)
+        config_raw, data_raw = await svc.read.many(database, "config", "data")
+        if config_raw is None or data_raw is None:
+            await svc.read.require_config(database)
+            raise NotFound(f"database {database!r} is not configured")
+        config, data = msgspec.json.decode(config_raw), msgspec.json.decode(data_raw)
         view = parse_filters(filters)
         check_filter_columns(view, data)
         cuts = await asyncio.to_thread(
@@ -252,101 +364,122 @@ class SegmentationController(Controller):
         }
 
 
-async def configuration_at(svc: Services, database: str, version: int) -> Response[Any]:
-    configuration = await asyncio.to_thread(svc.app.configuration, database, None)
-    if configuration is None:
-        raise NotFound(f"database {database!r} has never been configured")
-    if version > configuration.version:
-        raise NotFound(f"configuration version {version} does not exist (latest is {configuration.version})")
-    past = await asyncio.to_thread(svc.app.configuration, database, version)
+async def _view_query(
+    svc: Services,
+    database: str,
+    filters: list[str] | None,
+    as_of: date | None,
+    version: int | None,
+    at: datetime | None,
+    min_position: int | None,
+) -> ViewQuery:
+    checked_database(database)
+    if version is not None and at is not None:
+        raise ValidationException(
+            detail="give version or at, not both", extra=[{"key": "at", "message": "conflicts with version"}]
+        )
+    await svc.read.wait_for(min_position)
+    return ViewQuery(filters=parse_filters(filters), as_of=as_of, version=version, at=_utc(at))
+
+
+def _utc(at: datetime | None) -> datetime | None:
+    """An instant without a zone is taken as UTC (http-api.md: instants are UTC)."""
+    if at is not None and at.tzinfo is None:
+        return at.replace(tzinfo=UTC)
+    return at
+
+
+def _point(name: str, text: str) -> tuple[int | None, datetime | None]:
+    """A movement end: a configuration version (digits) or an ISO 8601 instant."""
+    if text.isdigit():
+        return int(text), None
+    try:
+        return None, _utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+    except ValueError:
+        raise ValidationException(
+            detail=f"{name} must be a configuration version or an ISO 8601 instant, not {text!r}",
+            extra=[{"key": name, "message": "not a version or an instant"}],
+        ) from None
+
+
+def _cell_key(segment: str | None) -> str | None:
+    if segment is None or segment == "none":
+        return None
+    _check_segment(segment)
+    return segment
+
+
+def _order(segment: str | None) -> int:
+    return _SEGMENT_ORDER.get(segment, len(_SEGMENT_ORDER)) if segment else -1
+
+
+def _created_by(rule: dict[str, Any], view: View) -> bool:
+    """Whether a rule existed by the configuration version a replay used."""
+    return datetime.fromisoformat(rule["created_at"]) <= datetime.fromisoformat(view.config["modified_at"])
+
+
+async def _customer_row(
+    svc: Services, database: str, view: View, query: ViewQuery, code: str
+) -> dict[str, Any] | None:
+    if query.default:
+        row, _ = await svc.read.customer(database, code)
+        return None if row is None else msgspec.json.decode(row)
+    rows = msgspec.json.decode(await svc.read.cached(view.rows_key) or b"[]")
+    return next((r for r in rows if r["code"] == code), None)
+
+
+async def configuration_at(
+    svc: Services, database: str, version: int | None, at: datetime | None
+) -> Response[Any]:
+    """The configuration as it was at a version or an instant."""
+    config_version, _, _ = await asyncio.to_thread(svc.app.versions_at, database, version, _utc(at))
+    past = await asyncio.to_thread(svc.app.configuration, database, config_version)
     if past is None or not past.configured:
-        return problem(404, f"at version {version} database {database!r} was not configured")
+        raise NotFound(f"database {database!r} was not configured at version {config_version}")
     return raw_json(msgspec.json.encode(configuration_document(past)))
-
-
-async def _default_part(svc: Services, database: str, part: str) -> bytes:
-    raw = await svc.read.raw(database, part)
-    if raw is None:
-        await svc.read.require_config(database)
-        raise NotFound(f"database {database!r} has no segmentation yet")
-    return raw
-
-
-async def _config_and_data(svc: Services, database: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The configuration and data documents, read together so they belong to one projection."""
-    config_raw, data_raw = await svc.read._call(
-        "mget", [svc.read.keys.db(database, "config"), svc.read.keys.db(database, "data")]
-    )
-    if config_raw is None or data_raw is None:
-        await svc.read.require_config(database)
-        raise NotFound(f"database {database!r} is not configured")
-    return msgspec.json.decode(config_raw), msgspec.json.decode(data_raw)
 
 
 def _files(svc: Services, data: dict[str, Any]) -> list[str]:
     return [str(svc.app.storage.path(f)) for f in data["files"]]
 
 
-async def _computed_view(
-    svc: Services, database: str, view: dict[str, list[str]], as_of: date | None
-) -> tuple[bytes, bytes]:
-    """A filtered (or re-dated) view: from the cache, or computed once and cached."""
-    config, data = await _config_and_data(svc, database)
-    check_filter_columns(view, data)
-    key = svc.read.keys.view(
-        database, config["version"], data["data_version"], {"filters": view, "as_of": str(as_of)}
-    )
-    summary = await svc.read.cached(key + ":summary")
-    rows = await svc.read.cached(key + ":customers")
-    if summary is not None and rows is not None:
-        return summary, rows
-    result = await asyncio.to_thread(compute, _files(svc, data), spec_from_document(config), view, as_of)
-    summary = msgspec.json.encode(summary_document(database, result, config["version"], data["data_version"]))
-    rows = msgspec.json.encode(customer_rows(result))
-    ttl = svc.settings.view_cache_ttl
-    await svc.read.cache(key + ":summary", summary, ttl)
-    await svc.read.cache(key + ":customers", rows, ttl)
-    return summary, rows
+_SEGMENT_ORDER: dict[str, int] = {
+    key: i for i, key in enumerate(dict.fromkeys(str(row[0]) for row in (*SEGMENTS_10, *SEGMENTS_5)))
+}
+_ROW_FIELDS = ("name", "segment", "recency_days", "last_purchase", "frequency", "monetary", "r", "f", "m")
 
 
-async def _rows(
-    svc: Services, database: str, view: dict[str, list[str]], as_of: date | None
-) -> list[dict[str, Any]]:
-    if not view and as_of is None:
-        raw = await _default_part(svc, database, "customers")
-    else:
-        _, raw = await _computed_view(svc, database, view, as_of)
-    return msgspec.json.decode(raw)  # type: ignore[no-any-return]
+def _check_segment(segment: str | None) -> None:
+    if segment is not None and segment not in _SEGMENT_ORDER:
+        raise ValidationException(
+            detail=f"unknown segment {segment!r}; one of {', '.join(_SEGMENT_ORDER)}",
+            extra=[{"key": "segment", "message": "not a segment key"}],
+        )
 
 
-_SEGMENT_KEYS = {row[0] for row in (*SEGMENTS_10, *SEGMENTS_5)}
+def _matching(rows: list[dict[str, Any]], segment: str | None, search: str | None) -> list[dict[str, Any]]:
+    """Rows of one segment whose code or name contains ``search`` (case-insensitive)."""
+    _check_segment(segment)
+    needle = search.casefold() if search else None
+    return [
+        r
+        for r in rows
+        if (segment is None or r["segment"] == segment)
+        and (needle is None or needle in r["code"].casefold() or needle in (r["name"] or "").casefold())
+    ]
 
 
-def _select(
-    rows: list[dict[str, Any]], segment: str | None, search: str | None, sort: str
-) -> list[dict[str, Any]]:
-    """Rows of one segment, matching a search, in the asked order (ties by code)."""
-    if segment is not None:
-        if segment not in _SEGMENT_KEYS:
-            raise ValidationException(
-                detail=f"unknown segment {segment!r}",
-                extra=[{"key": "segment", "message": "not a segment key"}],
-            )
-        rows = [r for r in rows if r["segment"] == segment]
-    if search:
-        needle = search.casefold()
-        rows = [r for r in rows if needle in r["code"].casefold() or needle in (r["name"] or "").casefold()]
+def _sorted(rows: list[dict[str, Any]], sort: str) -> list[dict[str, Any]]:
+    """Rows in the asked order; ties by code (rows arrive sorted by code, and sorts are stable)."""
     descending = sort.startswith("-")
-    field = sort.lstrip("-")
+    field = sort.removeprefix("-")
     if field not in SORTS:
         raise InvalidCommand([FieldError("sort", f"must be one of {', '.join(SORTS)}, optionally with -")])
     if field == "code":
         return sorted(rows, key=lambda r: r["code"], reverse=descending)
     if field == "name":
-        ordered = sorted(rows, key=lambda r: r["code"])
-        return sorted(ordered, key=lambda r: (r["name"] or "").casefold(), reverse=descending)
-    ordered = sorted(rows, key=lambda r: r["code"])
-    return sorted(ordered, key=lambda r: r[field], reverse=descending)
+        return sorted(rows, key=lambda r: (r["name"] or "").casefold(), reverse=descending)
+    return sorted(rows, key=lambda r: r[field], reverse=descending)
 
 
 _CSV_FIELDS = (
@@ -363,13 +496,27 @@ _CSV_FIELDS = (
 )
 
 
-async def _csv_chunks(rows: list[dict[str, Any]]) -> AsyncIterator[str]:
+async def _csv_chunks(
+    svc: Services, rows_key: str, segment: str | None, search: str | None
+) -> AsyncIterator[str]:
+    """The rows as CSV, read from Redis a chunk at a time: memory stays constant."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(_CSV_FIELDS)
-    for i, row in enumerate(rows, 1):
+    needle = search.casefold() if search else None
+    count = 0
+    async for row in svc.read.stream_rows(rows_key):
+        if segment is not None and row["segment"] != segment:
+            continue
+        if (
+            needle is not None
+            and needle not in row["code"].casefold()
+            and needle not in (row["name"] or "").casefold()
+        ):
+            continue
         writer.writerow([row[f] for f in _CSV_FIELDS])
-        if i % 2000 == 0:
+        count += 1
+        if count % 2000 == 0:
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()

@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
+import msgspec
+
 from service.aggregates.configuration import Configuration
 from service.aggregates.sales_database import SalesDatabase
 from service.segmentation.model import (
@@ -154,6 +156,13 @@ def customer_rows(result: Segmentation) -> list[dict[str, Any]]:
         }
         for c in result.customers
     ]
+
+
+def encode_rows(rows: list[dict[str, Any]]) -> bytes:
+    """Rows as a JSON array with one row per line: decodable whole, and streamable line by line
+    (``ReadModel.stream_rows``) without holding the whole array in memory."""
+    encode = msgspec.json.encode
+    return b"[" + b",\n".join(encode(row) for row in rows) + b"]"
 
 
 def _iso(value: date | None) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
@@ -52,6 +53,15 @@ class ReadModel:
         """One stored document of a database, as JSON bytes."""
         return await self._call("get", self.keys.db(database, part))  # type: ignore[no-any-return]
 
+    async def many(self, database: str, *parts: str) -> list[bytes | None]:
+        """Several documents of a database read at once (one MGET), so they belong to one
+        projector transaction."""
+        return await self._call("mget", [self.keys.db(database, p) for p in parts])  # type: ignore[no-any-return]
+
+    async def exists(self, key: str) -> bool:
+        """Whether a key is there."""
+        return bool(await self._call("exists", key))
+
     async def document(self, database: str, part: str) -> Any:
         """One stored document, decoded (``None`` when absent)."""
         raw = await self.raw(database, part)
@@ -87,6 +97,23 @@ class ReadModel:
         """The database's audit trail, oldest first."""
         entries = await self._call("lrange", self.keys.db(database, "audit"), 0, -1)
         return [msgspec.json.decode(e) for e in entries]
+
+    async def stream_rows(self, key: str, chunk: int = 1 << 20) -> AsyncIterator[dict[str, Any]]:
+        """The rows of a stored row array (``encode_rows``), read a chunk at a time."""
+        offset = 0
+        pending = b""
+        while True:
+            piece = await self._call("getrange", key, offset, offset + chunk - 1)
+            if not piece:
+                break
+            offset += len(piece)
+            lines = (pending + piece).split(b"\n")
+            pending = lines.pop()
+            for line in lines:
+                yield msgspec.json.decode(line.lstrip(b"[").rstrip(b",]"))
+        row = pending.lstrip(b"[").rstrip(b",]")
+        if row:
+            yield msgspec.json.decode(row)
 
     async def cached(self, key: str) -> bytes | None:
         """A computed view cached earlier, or None."""

@@ -31,6 +31,7 @@ from service.projections.documents import (
     configuration_document,
     customer_rows,
     data_document,
+    encode_rows,
     spec_from_document,
     summary_document,
 )
@@ -206,7 +207,7 @@ class SegmentationProjector:
                 pipe.set(self.keys.db(database, part), encode(docs[part]))
         rows = docs.get("customers")
         if rows is not None:
-            pipe.set(self.keys.db(database, "customers"), encode(rows))
+            pipe.set(self.keys.db(database, "customers"), encode_rows(rows))
             if rows:
                 pipe.hset(self.keys.db(database, "customer"), mapping={r["code"]: encode(r) for r in rows})
         removed = docs.get("removed")
