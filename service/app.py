@@ -15,7 +15,7 @@ from litestar.openapi import OpenAPIConfig
 
 from service.application import SegmentationApplication
 from service.auth import KeyStore
-from service.handlers.audit import AuditController
+from service.handlers.audit import AuditController, GlobalAuditController
 from service.handlers.commands import (
     ConfigurationController,
     ImportController,
@@ -118,6 +118,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             DatabaseController,
             SegmentationController,
             AuditController,
+            GlobalAuditController,
         ],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -169,10 +169,11 @@ def _iso(value: date | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def audit_entry(event: Any, position: int) -> dict[str, Any]:
+def audit_entry(database: str, event: Any, position: int) -> dict[str, Any]:
     """One line of the audit trail: who did what, when, why, and what changed."""
     kind = "configuration" if isinstance(event, Configuration.Event) else "data"
     return {
+        "database": database,
         "version": event.originator_version,
         "position": position,
         "aggregate": kind,

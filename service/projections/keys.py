@@ -34,6 +34,11 @@ class Keys:
         return f"{self.root}:projector:heartbeat"
 
     @property
+    def audit(self) -> str:
+        """The audit entries of every database, in position order."""
+        return f"{self.root}:audit"
+
+    @property
     def databases(self) -> str:
         """The set of database names."""
         return f"{self.root}:databases"

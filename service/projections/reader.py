@@ -115,6 +115,11 @@ class ReadModel:
         if row:
             yield msgspec.json.decode(row)
 
+    async def global_audit(self) -> list[dict[str, Any]]:
+        """Every database's audit trail in one, oldest first."""
+        entries = await self._call("lrange", self.keys.audit, 0, -1)
+        return [msgspec.json.decode(e) for e in entries]
+
     async def cached(self, key: str) -> bytes | None:
         """A computed view cached earlier, or None."""
         return await self._call("get", key)  # type: ignore[no-any-return]

@@ -125,6 +125,7 @@ class SegmentationProjector:
                     for database, docs in documents.items():
                         self._write(pipe, database, docs)
                         pipe.rpush(self.keys.db(database, "audit"), *audit[database])
+                    pipe.rpush(self.keys.audit, *[entry for entries in audit.values() for entry in entries])
                     pipe.set(self.keys.position, fresh[-1].id)
                     pipe.execute()
                 except redis.WatchError:
@@ -152,7 +153,7 @@ class SegmentationProjector:
             database = self._database_of(event)
             versions = touched.setdefault(database, {})
             versions[kind] = max(versions.get(kind, 0), n.originator_version)
-            audit.setdefault(database, []).append(msgspec.json.encode(audit_entry(event, n.id)))
+            audit.setdefault(database, []).append(msgspec.json.encode(audit_entry(database, event, n.id)))
         return touched, audit
 
     def _database_of(self, event: Any) -> str:
