@@ -24,10 +24,12 @@ pytestmark = needs_superstore
 
 EXTRA_ROWS = [
     # A new customer and a new purchase by an existing one, late in the period.
-    '90001,"CA-2017-900001","12/20/2017","12/22/2017","First Class","ZZ-99999","Zed Zulu","Consumer",'
-    '"United States","Austin","Texas","78701","Central","OFF-PA-1","Office Supplies","Paper","Paper",999.99,3,0,100',
-    '90002,"CA-2017-900002","12/28/2017","12/30/2017","First Class","CG-12520","Claire Gute","Consumer",'
-    '"United States","Henderson","Kentucky","42420","South","OFF-PA-1","Office Supplies","Paper","Paper",12.5,1,0,2',
+    '90001,"CA-2017-900001","12/20/2017","12/22/2017","First Class","ZZ-99999","Zed Zulu",'
+    '"Consumer","United States","Austin","Texas","78701","Central","OFF-PA-1","Office Supplies",'
+    '"Paper","Paper",999.99,3,0,100',
+    '90002,"CA-2017-900002","12/28/2017","12/30/2017","First Class","CG-12520","Claire Gute",'
+    '"Consumer","United States","Henderson","Kentucky","42420","South","OFF-PA-1","Office Supplies",'
+    '"Paper","Paper",12.5,1,0,2',
 ]
 
 BASE = {
@@ -44,7 +46,8 @@ def _parquet(tmp: Path, csv_text: str, name: str) -> str:
     source.write_text(csv_text)
     target = tmp / f"{name}.parquet"
     duckdb.execute(
-        f"COPY (SELECT * FROM read_csv('{source}', header=true, dateformat='%m/%d/%Y')) TO '{target}' (FORMAT parquet)"
+        f"COPY (SELECT * FROM read_csv('{source}', header=true, dateformat='%m/%d/%Y')) "
+        f"TO '{target}' (FORMAT parquet)"
     )
     return str(target)
 
@@ -191,7 +194,8 @@ async def test_every_version_of_a_history_replays_as_a_fresh_computation(
         False,
     )
     central_customers = duckdb.execute(
-        f"SELECT DISTINCT \"Customer ID\" FROM read_parquet(['{original}', '{extra}']) WHERE Region = 'Central' ORDER BY 1"
+        f"SELECT DISTINCT \"Customer ID\" FROM read_parquet(['{original}', '{extra}']) "
+        "WHERE Region = 'Central' ORDER BY 1"
     ).fetchall()
     assert rule["customers"] == [c for (c,) in central_customers]
     created_at = datetime.fromisoformat(rule["created_at"])
