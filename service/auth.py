@@ -7,11 +7,13 @@ so the secret itself is never kept in memory longer than one request, nor writte
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
 import json
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,17 +50,21 @@ class KeyStore:
         """Re-read the keys file (a key added by the CLI is seen without a restart)."""
         if self.keys_file.exists():
             self._file_entries = json.loads(self.keys_file.read_text())["keys"]
-            self._mtime = self.keys_file.stat().st_mtime
+            self._mtime = self.keys_file.stat().st_mtime_ns
         else:
             self._file_entries = []
-            self._mtime = 0.0
+            self._mtime = 0
 
     def __len__(self) -> int:
         return len(self._file_entries) + len(self._env)
 
     def identify(self, key: str) -> Identity | None:
         """The identity a key stands for, or None."""
-        if self.keys_file.exists() and self.keys_file.stat().st_mtime != self._mtime:
+        try:
+            mtime = self.keys_file.stat().st_mtime_ns
+        except FileNotFoundError:
+            mtime = 0
+        if mtime != self._mtime:
             self.reload()
         found = self._env.get(_digest(key, ""))
         if found is not None:
@@ -73,18 +79,46 @@ class KeyStore:
         """Create a key for ``user`` with ``role``, store its hash, and return the key (once)."""
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}")
+        if not user or any(c in user for c in ":,\n"):
+            raise ValueError("a user id is non-empty text without ':', ',' or line breaks")
         key_id = secrets.token_hex(6)
         key = f"{key_id}.{secrets.token_urlsafe(24)}"
         salt = secrets.token_hex(8)
         entry = {"id": key_id, "user": user, "role": role, "salt": salt, "hash": _digest(key, salt)}
-        entries = [*self._file_entries, entry]
-        self.keys_file.parent.mkdir(parents=True, exist_ok=True)
-        temp = self.keys_file.with_suffix(".tmp")
-        temp.write_text(json.dumps({"keys": entries}, indent=2))
-        os.chmod(temp, 0o600)
-        temp.replace(self.keys_file)
-        self.reload()
+        self._update(lambda entries: [*entries, entry])
         return key
+
+    def list(self) -> list[dict[str, str]]:
+        """The stored keys without their secrets: id, user, role."""
+        self.reload()
+        return [{k: e[k] for k in ("id", "user", "role")} for e in self._file_entries]
+
+    def revoke(self, key_id: str) -> bool:
+        """Remove a stored key by its id (the part before the dot); False if there is none."""
+        found = False
+
+        def without(entries: list[dict[str, str]]) -> list[dict[str, str]]:
+            nonlocal found
+            kept = [e for e in entries if e["id"] != key_id]
+            found = len(kept) != len(entries)
+            return kept
+
+        self._update(without)
+        return found
+
+    def _update(self, change: Callable[[list[dict[str, str]]], list[dict[str, str]]]) -> None:
+        """Read, change and rewrite the keys file under an exclusive lock, so two writers
+        (two ``segmentation keys`` commands) cannot lose each other's keys."""
+        self.keys_file.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = self.keys_file.with_name(self.keys_file.name + ".lock")
+        with open(lock_path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            entries = json.loads(self.keys_file.read_text())["keys"] if self.keys_file.exists() else []
+            temp = self.keys_file.with_name(f".{self.keys_file.name}.{secrets.token_hex(4)}.tmp")
+            temp.write_text(json.dumps({"keys": change(entries)}, indent=2))
+            os.chmod(temp, 0o600)
+            temp.replace(self.keys_file)
+        self.reload()
 
 
 def _digest(key: str, salt: str) -> str:

@@ -30,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     add = key_commands.add_parser("add", help="create a key and print it once")
     add.add_argument("user")
     add.add_argument("role", choices=ROLES)
+    key_commands.add_parser("list", help="list stored keys (ids, users, roles; never secrets)")
+    revoke = key_commands.add_parser("revoke", help="revoke a stored key by its id")
+    revoke.add_argument("key_id", help="the id shown by 'keys list' (the part of a key before the dot)")
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -42,8 +45,14 @@ def main(argv: list[str] | None = None) -> int:
         return _rebuild(settings)
     if args.command == "keys":
         store = KeyStore(settings.data_dir / "keys.json", settings.api_keys)
-        key = store.add(args.user, args.role)
-        print(key)
+        if args.keys_command == "add":
+            print(store.add(args.user, args.role))
+        elif args.keys_command == "list":
+            for entry in store.list():
+                print(f"{entry['id']}\t{entry['user']}\t{entry['role']}")
+        elif not store.revoke(args.key_id):
+            print(f"no stored key with id {args.key_id}", file=sys.stderr)
+            return 1
         return 0
     return 2  # pragma: no cover - argparse requires a command
 

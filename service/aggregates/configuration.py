@@ -7,6 +7,7 @@ configuration, including deletions and re-configurations, is one stream of versi
 from __future__ import annotations
 
 import math
+import re
 from datetime import date
 from itertools import pairwise
 from typing import Any
@@ -66,7 +67,7 @@ def validate_thresholds(field: str, thresholds: dict[str, Any]) -> list[FieldErr
 
 def validate_settings(settings: dict[str, Any], columns: dict[str, str]) -> list[FieldError]:
     """The rules of segmentation-rules §1 against the database's columns (name -> type)."""
-    errors: list[FieldError] = []
+    errors = [FieldError(name, "is not a setting") for name in sorted(set(settings) - set(DEFAULT_SETTINGS))]
     for name in REQUIRED_SETTINGS:
         if not settings.get(name):
             errors.append(FieldError(name, "is required"))
@@ -82,17 +83,18 @@ def validate_settings(settings: dict[str, Any], columns: dict[str, str]) -> list
         errors.append(
             FieldError("date_column", f"column {when!r} is {columns[when]}, not a date or timestamp")
         )
+    for name in ("customer_column", "name_column", "purchase_column"):
+        column = settings.get(name)
+        if column and column in (when, sales):
+            errors.append(FieldError(name, f"column {column!r} is the date or sales column, not a dimension"))
     if settings.get("grouping") not in (5, 10):
         errors.append(FieldError("grouping", "must be 5 or 10"))
     months = settings.get("period_months")
     if not isinstance(months, int) or isinstance(months, bool) or not 1 <= months <= 120:
         errors.append(FieldError("period_months", "must be a whole number from 1 to 120"))
     reference = settings.get("reference_date")
-    if reference is not None:
-        try:
-            date.fromisoformat(reference)
-        except (TypeError, ValueError):
-            errors.append(FieldError("reference_date", "must be a date YYYY-MM-DD"))
+    if reference is not None and not _is_iso_date(reference):
+        errors.append(FieldError("reference_date", "must be a date YYYY-MM-DD"))
     thresholds = settings.get("thresholds")
     if not isinstance(thresholds, dict):
         errors.append(FieldError("thresholds", "must be an object"))
@@ -102,6 +104,19 @@ def validate_settings(settings: dict[str, Any], columns: dict[str, str]) -> list
     if url is not None and not isinstance(url, str):
         errors.append(FieldError("scorecard_url", "must be text"))
     return errors
+
+
+def _is_iso_date(text: Any) -> bool:
+    if not isinstance(text, str) or not _ISO_DATE.match(text):
+        return False
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def validate_dimension_values(
@@ -315,7 +330,8 @@ class Configuration(Aggregate):
         changes = {k: v for k, v in changes.items() if self.settings.get(k) != v}
         if not changes:
             raise InvalidCommand([FieldError("body", "no field would change the configuration")])
-        _raise_if(validate_settings({**self.settings, **changes}, columns))
+        merged = {**self.settings, **changes}
+        _raise_if(validate_settings(merged, columns) + self._dependants_errors(merged))
         previous = {k: self.settings.get(k) for k in changes}
         self.trigger_event(
             self.ConfigurationEdited, changes=changes, previous=previous, actor=actor, reason=reason
@@ -378,6 +394,7 @@ class Configuration(Aggregate):
     ) -> None:
         """CreateThresholdSet."""
         self._require_configured()
+        name = name.strip()
         criteria = {k: list(dict.fromkeys(v)) for k, v in criteria.items()}
         _raise_if(self._threshold_set_errors(None, name, criteria, thresholds, columns))
         self.trigger_event(
@@ -400,6 +417,10 @@ class Configuration(Aggregate):
     ) -> None:
         """EditThresholdSet: any subset of name, criteria, thresholds (each replaced whole)."""
         current = self._live_threshold_set(threshold_set_id)
+        unknown = sorted(set(changes) - {"name", "criteria", "thresholds"})
+        _raise_if([FieldError(name, "is not an editable field of a threshold set") for name in unknown])
+        if "name" in changes and isinstance(changes["name"], str):
+            changes = {**changes, "name": changes["name"].strip()}
         if "criteria" in changes:
             changes = {
                 **changes,
@@ -442,6 +463,28 @@ class Configuration(Aggregate):
     def live_threshold_sets(self) -> list[dict[str, Any]]:
         """Threshold sets not deleted, oldest first."""
         return [s for s in self.threshold_sets.values() if not s["deleted"]]
+
+    def _dependants_errors(self, settings: dict[str, Any]) -> list[FieldError]:
+        """Removal rules and threshold sets must stay on dimensions under new settings."""
+        taken = {settings.get("date_column"), settings.get("sales_column")}
+        errors = [
+            FieldError(
+                "date_column" if rule["dimension"] == settings.get("date_column") else "sales_column",
+                f"removal rule {rule['rule_id']} uses column {rule['dimension']!r} as a dimension",
+            )
+            for rule in self.active_rules
+            if rule["dimension"] in taken
+        ]
+        errors += [
+            FieldError(
+                "date_column" if column == settings.get("date_column") else "sales_column",
+                f"threshold set {s['name']!r} uses column {column!r} in its criteria",
+            )
+            for s in self.live_threshold_sets
+            for column in s["criteria"]
+            if column in taken
+        ]
+        return errors
 
     def _require_configured(self) -> None:
         if not self.configured:
