@@ -88,7 +88,7 @@ class KeyStore:
         self._update(lambda entries: [*entries, entry])
         return key
 
-    def list(self) -> list[dict[str, str]]:
+    def listing(self) -> list[dict[str, str]]:
         """The stored keys without their secrets: id, user, role."""
         self.reload()
         return [{k: e[k] for k in ("id", "user", "role")} for e in self._file_entries]

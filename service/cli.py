@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.keys_command == "add":
             print(store.add(args.user, args.role))
         elif args.keys_command == "list":
-            for entry in store.list():
+            for entry in store.listing():
                 print(f"{entry['id']}\t{entry['user']}\t{entry['role']}")
         elif not store.revoke(args.key_id):
             print(f"no stored key with id {args.key_id}", file=sys.stderr)

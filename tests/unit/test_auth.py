@@ -161,7 +161,7 @@ def test_list_shows_no_secret_and_revoke_refuses_the_key_next_time(tmp_path: Pat
     server = KeyStore(path)
     assert server.identify(key) is not None
 
-    listed = store.list()
+    listed = store.listing()
     assert listed == [{"id": key_id, "user": "alice", "role": "admin"}]
     assert store.revoke(key_id) is True
     assert store.revoke(key_id) is False
