@@ -7,7 +7,10 @@ happen here, never inside an event.
 
 from __future__ import annotations
 
+import random
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -15,33 +18,56 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from service.aggregates.configuration import Configuration
-from service.aggregates.errors import Conflict, NotFound, VersionMismatch
+from service.aggregates.errors import Conflict, FieldError, InvalidCommand, NotFound, VersionMismatch
+from service.aggregates.idempotency import IdempotencyRecord
 from service.aggregates.sales_database import SalesDatabase
 from service.segmentation import RemovalRule, removal_matches
 from service.storage import BatchStorage, validate_database_name
 
 
 @dataclass(frozen=True)
-class CommandResult:
-    """What a successful command returns: the configuration version and the last position."""
+class Context:
+    """Who sends a command and on what terms: the actor recorded on its events, the reason,
+    the version the client expects (``If-Match``), and its ``Idempotency-Key`` with a
+    fingerprint of the request (a key reused for another request is refused)."""
 
-    version: int
-    position: int
+    actor: str
+    reason: str | None = None
+    expected: int | None = None
+    idempotency_key: str | None = None
+    fingerprint: str = ""
 
 
 @dataclass(frozen=True)
-class ImportResult:
-    """What a successful import returns."""
+class Accepted:
+    """A command's success: the HTTP status and body (with ``version`` or ``data_version``, and
+    the ``position`` of the last event written)."""
 
-    database: str
-    batch_id: str
-    rows: int
-    columns: list[dict[str, str]]
-    position: int
-    data_version: int
+    status: int
+    body: dict[str, Any]
+
+    @property
+    def version(self) -> int:
+        """The version the response's ETag names."""
+        return int(self.body.get("version", self.body.get("data_version", 0)))
+
+    @property
+    def position(self) -> int:
+        """The event store position of the last event written."""
+        return int(self.body["position"])
+
+
+#: A command body builds the aggregate to save and the response body, or raises a domain error;
+#: it may return a clean-up to run if saving fails.
+Command = Callable[[], tuple[Aggregate, dict[str, Any], Callable[[], None] | None]]
+
+
+#: How many times a command is tried again after losing a race (when it pinned no version).
+_ATTEMPTS = 20
 
 
 class SegmentationApplication(Application[UUID]):
@@ -59,114 +85,94 @@ class SegmentationApplication(Application[UUID]):
     # Sales data.
 
     def import_batch(
-        self,
-        database: str,
-        source: Path,
-        fmt: str,
-        mode: str,
-        date_format: str | None,
-        actor: str,
-        reason: str | None,
-    ) -> ImportResult:
-        """Validate and store a file as a batch, then record it; a failure leaves neither."""
+        self, database: str, source: Path, fmt: str, mode: str, date_format: str | None, ctx: Context
+    ) -> Accepted:
+        """Validate and store a file as a batch, then record it; a failure leaves neither.
+        ``If-Match`` and the ETag name the data version."""
         validate_database_name(database)
-        sales = self.sales_database(database)
-        configuration = self.configuration(database)
-        established = sales.columns if sales is not None and sales.current and mode == "append" else None
-        required = _required_columns(configuration) if configuration is not None else None
-        staged = self.storage.stage(database, source, fmt, date_format, established, required)
-        published = False
-        try:
-            if sales is None:
-                sales = SalesDatabase.register(database, actor)
-            sales.record_import(
-                staged.batch_id, staged.relative_path, staged.rows, staged.columns, mode, actor, reason
-            )
-            self.storage.publish(staged)
-            published = True
-            recordings = self._save_or_conflict(sales)
-        except BaseException:
-            self.storage.discard(staged, published)
-            raise
-        return ImportResult(
-            database=database,
-            batch_id=staged.batch_id,
-            rows=staged.rows,
-            columns=staged.columns,
-            position=recordings[-1].notification.id,
-            data_version=sales.version,
-        )
+
+        def command() -> tuple[Aggregate, dict[str, Any], Callable[[], None] | None]:
+            sales = self.sales_database(database)
+            _check_expected(sales.version if sales is not None else 0, ctx.expected)
+            configuration = self.configuration(database)
+            established = sales.columns if sales is not None and sales.current and mode == "append" else None
+            required = _required_columns(configuration) if configuration is not None else None
+            staged = self.storage.stage(database, source, fmt, date_format, established, required)
+            try:
+                if sales is None:
+                    sales = SalesDatabase.register(database, ctx.actor)
+                sales.record_import(
+                    staged.batch_id,
+                    staged.relative_path,
+                    staged.rows,
+                    staged.columns,
+                    mode,
+                    ctx.actor,
+                    ctx.reason,
+                )
+                self.storage.publish(staged)
+            except BaseException:
+                self.storage.discard(staged, published=True)
+                raise
+            body = {
+                "database": database,
+                "batch_id": staged.batch_id,
+                "rows": staged.rows,
+                "columns": staged.columns,
+                "data_version": sales.version,
+            }
+            return sales, body, lambda: self.storage.discard(staged, published=True)
+
+        return self._run(database, ctx, 201, command)
 
     # Configuration commands.
 
-    def configure(
-        self,
-        database: str,
-        settings: dict[str, Any],
-        actor: str,
-        reason: str | None,
-        expected: int | None = None,
-    ) -> CommandResult:
+    def configure(self, database: str, settings: dict[str, Any], ctx: Context) -> Accepted:
         """ConfigureDatabase (again, after a deletion)."""
-        columns = self._columns(database)
-        configuration = self.configuration(database)
-        if configuration is None:
-            if expected is not None and expected != 0:
-                raise VersionMismatch(expected, 0)
-            configuration = Configuration.configure(database, settings, columns, actor, reason)
-        else:
-            if configuration.configured:
-                raise Conflict(f"database {database!r} is already configured; edit it with PATCH")
-            _check_expected(configuration, expected)
-            configuration.reconfigure(settings, columns, actor, reason)
-        return self._commit(configuration)
 
-    def edit_configuration(
-        self,
-        database: str,
-        changes: dict[str, Any],
-        actor: str,
-        reason: str | None,
-        expected: int | None = None,
-    ) -> CommandResult:
+        def command() -> tuple[Aggregate, dict[str, Any], None]:
+            columns = self._columns(database)
+            configuration = self.configuration(database)
+            if configuration is None:
+                _check_expected(0, ctx.expected)
+                configuration = Configuration.configure(database, settings, columns, ctx.actor, ctx.reason)
+            else:
+                if configuration.configured:
+                    raise Conflict(f"database {database!r} is already configured; edit it with PATCH")
+                _check_expected(configuration.version, ctx.expected)
+                configuration.reconfigure(settings, columns, ctx.actor, ctx.reason)
+            return configuration, {"version": configuration.version}, None
+
+        return self._run(database, ctx, 201, command)
+
+    def edit_configuration(self, database: str, changes: dict[str, Any], ctx: Context) -> Accepted:
         """EditConfiguration."""
-        configuration = self._configured(database, expected)
-        configuration.edit(changes, self._columns(database), actor, reason)
-        return self._commit(configuration)
+        return self._on_configuration(
+            database, ctx, 200, lambda c: c.edit(changes, self._columns(database), ctx.actor, ctx.reason)
+        )
 
-    def delete_configuration(
-        self, database: str, actor: str, reason: str | None, expected: int | None = None
-    ) -> CommandResult:
+    def delete_configuration(self, database: str, ctx: Context) -> Accepted:
         """DeleteConfiguration."""
-        configuration = self._configured(database, expected)
-        configuration.delete(actor, reason)
-        return self._commit(configuration)
+        return self._on_configuration(database, ctx, 200, lambda c: c.delete(ctx.actor, ctx.reason))
 
     def remove_customers(
-        self,
-        database: str,
-        dimension: str | None,
-        values: list[str],
-        label: str | None,
-        actor: str,
-        reason: str | None,
-        expected: int | None = None,
-    ) -> tuple[str, CommandResult]:
-        """RemoveCustomers; returns the new rule's id."""
-        configuration = self._configured(database, expected)
+        self, database: str, dimension: str | None, values: list[str], label: str | None, ctx: Context
+    ) -> Accepted:
+        """RemoveCustomers; the body names the new rule's id."""
         rule_id = uuid.uuid4().hex[:12]
-        configuration.remove_customers(
-            rule_id, dimension, values, label, self._columns(database), actor, reason
-        )
-        return rule_id, self._commit(configuration)
 
-    def restore_customers(
-        self, database: str, rule_id: str, actor: str, reason: str | None, expected: int | None = None
-    ) -> CommandResult:
+        def change(configuration: Configuration) -> dict[str, Any]:
+            columns = self._columns(database)
+            configuration.remove_customers(rule_id, dimension, values, label, columns, ctx.actor, ctx.reason)
+            return {"rule_id": rule_id}
+
+        return self._on_configuration(database, ctx, 201, change)
+
+    def restore_customers(self, database: str, rule_id: str, ctx: Context) -> Accepted:
         """RestoreCustomers."""
-        configuration = self._configured(database, expected)
-        configuration.restore_customers(rule_id, actor, reason)
-        return self._commit(configuration)
+        return self._on_configuration(
+            database, ctx, 200, lambda c: c.restore_customers(rule_id, ctx.actor, ctx.reason)
+        )
 
     def create_threshold_set(
         self,
@@ -174,39 +180,126 @@ class SegmentationApplication(Application[UUID]):
         name: str,
         criteria: dict[str, list[str]],
         thresholds: dict[str, Any],
-        actor: str,
-        reason: str | None,
-        expected: int | None = None,
-    ) -> tuple[str, CommandResult]:
-        """CreateThresholdSet; returns the new set's id."""
-        configuration = self._configured(database, expected)
+        ctx: Context,
+    ) -> Accepted:
+        """CreateThresholdSet; the body names the new set's id."""
         set_id = uuid.uuid4().hex[:12]
-        configuration.create_threshold_set(
-            set_id, name, criteria, thresholds, self._columns(database), actor, reason
-        )
-        return set_id, self._commit(configuration)
+
+        def change(configuration: Configuration) -> dict[str, Any]:
+            columns = self._columns(database)
+            configuration.create_threshold_set(
+                set_id, name, criteria, thresholds, columns, ctx.actor, ctx.reason
+            )
+            return {"threshold_set_id": set_id}
+
+        return self._on_configuration(database, ctx, 201, change)
 
     def edit_threshold_set(
+        self, database: str, set_id: str, changes: dict[str, Any], ctx: Context
+    ) -> Accepted:
+        """EditThresholdSet."""
+        return self._on_configuration(
+            database,
+            ctx,
+            200,
+            lambda c: c.edit_threshold_set(set_id, changes, self._columns(database), ctx.actor, ctx.reason),
+        )
+
+    def delete_threshold_set(self, database: str, set_id: str, ctx: Context) -> Accepted:
+        """DeleteThresholdSet."""
+        return self._on_configuration(
+            database, ctx, 200, lambda c: c.delete_threshold_set(set_id, ctx.actor, ctx.reason)
+        )
+
+    # Running commands.
+
+    def _on_configuration(
         self,
         database: str,
-        set_id: str,
-        changes: dict[str, Any],
-        actor: str,
-        reason: str | None,
-        expected: int | None = None,
-    ) -> CommandResult:
-        """EditThresholdSet."""
-        configuration = self._configured(database, expected)
-        configuration.edit_threshold_set(set_id, changes, self._columns(database), actor, reason)
-        return self._commit(configuration)
+        ctx: Context,
+        status: int,
+        change: Callable[[Configuration], dict[str, Any] | None],
+    ) -> Accepted:
+        """A command on a configured database's aggregate."""
 
-    def delete_threshold_set(
-        self, database: str, set_id: str, actor: str, reason: str | None, expected: int | None = None
-    ) -> CommandResult:
-        """DeleteThresholdSet."""
-        configuration = self._configured(database, expected)
-        configuration.delete_threshold_set(set_id, actor, reason)
-        return self._commit(configuration)
+        def command() -> tuple[Aggregate, dict[str, Any], None]:
+            configuration = self._configured(database, ctx.expected)
+            extra = change(configuration) or {}
+            return configuration, {**extra, "version": configuration.version}, None
+
+        return self._run(database, ctx, status, command)
+
+    def _run(self, database: str, ctx: Context, status: int, command: Command) -> Accepted:
+        """Run a command once per request: an earlier success under the same Idempotency-Key is
+        answered again; a lost race is retried when the client did not pin a version."""
+        if ctx.idempotency_key is not None:
+            earlier = self._earlier_response(database, ctx)
+            if earlier is not None:
+                return earlier
+        for attempt in range(_ATTEMPTS):
+            aggregate, body, cleanup = command()
+            pending: list[Aggregate] = [aggregate]
+            if ctx.idempotency_key is not None:
+                pending.append(
+                    IdempotencyRecord.record(database, ctx.idempotency_key, ctx.fingerprint, status, body)
+                )
+            try:
+                recordings = self.save(*pending)
+            except IntegrityError as exc:
+                if cleanup is not None:
+                    cleanup()
+                if ctx.idempotency_key is not None:
+                    earlier = self._earlier_response(database, ctx)
+                    if earlier is not None:
+                        return earlier
+                if ctx.expected is not None or attempt == _ATTEMPTS - 1:
+                    # Another writer saved this version first: the client must re-read.
+                    raise VersionMismatch(aggregate.version - 1, aggregate.version) from exc
+                # The client pinned no version: apply the command again to the new state,
+                # after a short random pause so racing writers spread out.
+                time.sleep(random.uniform(0, 0.005 * (attempt + 1)))
+                continue
+            except BaseException:
+                if cleanup is not None:
+                    cleanup()
+                raise
+            return Accepted(status, {**body, "position": recordings[-1].notification.id})
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _earlier_response(self, database: str, ctx: Context) -> Accepted | None:
+        assert ctx.idempotency_key is not None
+        record_id = IdempotencyRecord.create_id(database, ctx.idempotency_key)
+        try:
+            record: IdempotencyRecord = self.repository.get(record_id)
+        except AggregateNotFoundError:
+            return None
+        if record.fingerprint != ctx.fingerprint:
+            raise InvalidCommand(
+                [FieldError("Idempotency-Key", "this key was already used for a different request")]
+            )
+        return Accepted(record.status, {**record.body, "position": self._position_of(record_id)})
+
+    def _position_of(self, originator_id: UUID) -> int:
+        """The notification id of an aggregate's first event. The library does not expose it
+        through domain events, so this asks the recorder's table directly."""
+        recorder: Any = self.recorder
+        with recorder.datastore.transaction(commit=False) as cursor:
+            if hasattr(recorder.datastore, "schema"):
+                from psycopg.sql import SQL, Identifier
+
+                query = SQL(
+                    "SELECT notification_id FROM {}.{} WHERE originator_id = %s AND originator_version = 1"
+                )
+                table = Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name)
+                cursor.execute(query.format(*table), (originator_id,))
+                return int(cursor.fetchone()["notification_id"])
+            table = recorder.events_table_name
+            # The SQLite recorder stores ids as hex text (older versions: with dashes).
+            cursor.execute(
+                f"SELECT rowid FROM {table} WHERE originator_id IN (?, ?) AND originator_version = 1",
+                (originator_id.hex, str(originator_id)),
+            )
+            return int(cursor.fetchone()[0])
 
     # Reading aggregates.
 
@@ -331,19 +424,8 @@ class SegmentationApplication(Application[UUID]):
             if self.sales_database(database) is None:
                 raise NotFound(f"database {database!r} does not exist")
             raise NotFound(f"database {database!r} is not configured")
-        _check_expected(configuration, expected)
+        _check_expected(configuration.version, expected)
         return configuration
-
-    def _commit(self, configuration: Configuration) -> CommandResult:
-        recordings = self._save_or_conflict(configuration)
-        return CommandResult(version=configuration.version, position=recordings[-1].notification.id)
-
-    def _save_or_conflict(self, aggregate: Configuration | SalesDatabase) -> list[Any]:
-        try:
-            return self.save(aggregate)
-        except IntegrityError as exc:
-            # Another writer saved the same version first: the client must re-read and retry.
-            raise VersionMismatch(aggregate.version - 1, aggregate.version) from exc
 
 
 def _rule(rule: dict[str, Any]) -> RemovalRule:
@@ -368,9 +450,9 @@ def _batch_spans(
     return spans
 
 
-def _check_expected(configuration: Configuration, expected: int | None) -> None:
-    if expected is not None and expected != configuration.version:
-        raise VersionMismatch(expected, configuration.version)
+def _check_expected(version: int, expected: int | None) -> None:
+    if expected is not None and expected != version:
+        raise VersionMismatch(expected, version)
 
 
 def _required_columns(configuration: Configuration) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""The ``segmentation`` command: serve, project, rebuild, keys."""
+"""The ``segmentation`` command: serve, project, rebuild, keys, generate."""
 
 from __future__ import annotations
 
@@ -34,7 +34,18 @@ def main(argv: list[str] | None = None) -> int:
     revoke = key_commands.add_parser("revoke", help="revoke a stored key by its id")
     revoke.add_argument("key_id", help="the id shown by 'keys list' (the part of a key before the dot)")
 
+    generate = commands.add_parser("generate", help="write synthetic sales rows to a .csv or .parquet file")
+    generate.add_argument("rows", type=int)
+    generate.add_argument("customers", type=int)
+    generate.add_argument("out", help="the file to write: .csv or .parquet")
+    generate.add_argument("--seed", type=int, default=42, help="the same seed writes the same rows")
+
     args = parser.parse_args(argv)
+    if args.command == "generate":
+        from service.generate import generate as write_rows
+
+        write_rows(args.rows, args.customers, args.out, seed=args.seed)
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
     if args.command == "serve":

@@ -7,10 +7,13 @@ thread (``sync_to_thread=True``, or ``asyncio.to_thread`` for the streaming impo
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from typing import Any
 
+import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.exceptions import ClientException, HTTPException
+from litestar.openapi import ResponseSpec
 from litestar.params import Body, Parameter
 
 from service.handlers.common import (
@@ -18,8 +21,7 @@ from service.handlers.common import (
     ANALYST,
     accepted,
     checked_database,
-    expected_version,
-    identity,
+    command_context,
     raw_json,
     services,
 )
@@ -40,6 +42,10 @@ from service.handlers.schemas import (
 )
 from service.storage import FORMATS, remove_quietly
 
+# Handlers are thin: decode, call one application method (in a worker thread: the library is
+# synchronous), encode. The body re-encoded by msgspec is what an Idempotency-Key fingerprints.
+_encode = msgspec.json.encode
+
 
 class UnsupportedMediaType(ClientException):
     status_code = 415
@@ -58,7 +64,8 @@ class ImportController(Controller):
         request_max_body_size=None,
         summary="Import sales rows",
         description="Body: CSV (text/csv), NDJSON (application/x-ndjson) or Parquet "
-        "(application/vnd.apache.parquet).",
+        "(application/vnd.apache.parquet). If-Match and the ETag name the data version.",
+        responses={201: ResponseSpec(ImportAccepted, description="The batch was stored and recorded")},
     )
     async def import_rows(
         self,
@@ -67,7 +74,7 @@ class ImportController(Controller):
         mode: str = Parameter(default="append", pattern="^(append|replace)$"),
         date_format: str | None = Parameter(default=None, max_length=100),
         reason: str | None = Parameter(default=None, max_length=500),
-    ) -> Response[ImportAccepted]:
+    ) -> Response[Any]:
         checked_database(database)
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         fmt = FORMATS.get(content_type)
@@ -79,34 +86,31 @@ class ImportController(Controller):
         svc = services(request)
         upload = svc.app.storage.upload_path()
         try:
-            await _stream_to(request, upload, svc.settings.max_upload_bytes)
+            digest = await _stream_to(request, upload, svc.settings.max_upload_bytes)
+            ctx = command_context(request, reason, digest)
             result = await asyncio.to_thread(
-                svc.app.import_batch, database, upload, fmt, mode, date_format, identity(request).user, reason
+                svc.app.import_batch, database, upload, fmt, mode, date_format, ctx
             )
         finally:
             remove_quietly(upload)
-        body = ImportAccepted(
-            database=result.database,
-            batch_id=result.batch_id,
-            rows=result.rows,
-            columns=result.columns,  # type: ignore[arg-type]
-            position=result.position,
-            data_version=result.data_version,
-        )
-        return Response(body, status_code=201)
+        return accepted(result)
 
 
-async def _stream_to(request: Request[Any, Any, Any], path: Any, limit: int) -> None:
-    """Write the request body to ``path`` chunk by chunk, never holding it whole in memory."""
+async def _stream_to(request: Request[Any, Any, Any], path: Any, limit: int) -> bytes:
+    """Write the request body to ``path`` chunk by chunk, never holding it whole in memory;
+    returns the body's SHA-256 (an Idempotency-Key's fingerprint)."""
     size = 0
+    digest = hashlib.sha256()
     with open(path, "wb") as out:
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
                 raise HTTPException(status_code=413, detail=f"the body is larger than {limit} bytes")
+            digest.update(chunk)
             await asyncio.to_thread(out.write, chunk)
     if size == 0:
         raise ClientException(detail="the body is empty; send the file's contents")
+    return digest.digest()
 
 
 class ConfigurationController(Controller):
@@ -135,46 +139,49 @@ class ConfigurationController(Controller):
             await svc.read.require_config(database)
         return raw_json(raw)  # type: ignore[arg-type]
 
-    @put("/", guards=ADMIN, status_code=201, sync_to_thread=True, summary="Configure a database")
+    @put(
+        "/",
+        guards=ADMIN,
+        status_code=201,
+        sync_to_thread=True,
+        summary="Configure a database",
+        responses={201: ResponseSpec(CommandAccepted, description="Configured")},
+    )
     def configure(
         self, request: Request[Any, Any, Any], database: str, data: ConfigurationCreate
-    ) -> Response[CommandAccepted]:
-        result = services(request).app.configure(
-            checked_database(database),
-            settings_of(data),
-            identity(request).user,
-            data.reason,
-            expected_version(request),
-        )
-        return accepted(CommandAccepted(result.version, result.position), 201, result.version)
+    ) -> Response[Any]:
+        ctx = command_context(request, data.reason, _encode(data))
+        return accepted(services(request).app.configure(checked_database(database), settings_of(data), ctx))
 
-    @patch("/", guards=ADMIN, status_code=200, sync_to_thread=True, summary="Edit the configuration")
+    @patch(
+        "/",
+        guards=ADMIN,
+        status_code=200,
+        sync_to_thread=True,
+        summary="Edit the configuration",
+        responses={200: ResponseSpec(CommandAccepted, description="Edited")},
+    )
     def edit(
         self, request: Request[Any, Any, Any], database: str, data: ConfigurationUpdate
-    ) -> Response[CommandAccepted]:
-        result = services(request).app.edit_configuration(
-            checked_database(database),
-            given_fields(data),
-            identity(request).user,
-            data.reason,
-            expected_version(request),
+    ) -> Response[Any]:
+        ctx = command_context(request, data.reason, _encode(data))
+        return accepted(
+            services(request).app.edit_configuration(checked_database(database), given_fields(data), ctx)
         )
-        return accepted(CommandAccepted(result.version, result.position), 200, result.version)
 
-    @delete("/", guards=ADMIN, status_code=200, sync_to_thread=True, summary="Delete the configuration")
+    @delete(
+        "/",
+        guards=ADMIN,
+        status_code=200,
+        sync_to_thread=True,
+        summary="Delete the configuration",
+        responses={200: ResponseSpec(CommandAccepted, description="Deleted")},
+    )
     def remove(
-        self,
-        request: Request[Any, Any, Any],
-        database: str,
-        data: ReasonBody | None = Body(default=None),
-    ) -> Response[CommandAccepted]:
-        result = services(request).app.delete_configuration(
-            checked_database(database),
-            identity(request).user,
-            data.reason if data else None,
-            expected_version(request),
-        )
-        return accepted(CommandAccepted(result.version, result.position), 200, result.version)
+        self, request: Request[Any, Any, Any], database: str, data: ReasonBody | None = Body(default=None)
+    ) -> Response[Any]:
+        ctx = command_context(request, data.reason if data else None, _encode(data))
+        return accepted(services(request).app.delete_configuration(checked_database(database), ctx))
 
 
 class RemovalController(Controller):
@@ -184,37 +191,38 @@ class RemovalController(Controller):
     guards = ADMIN
     tags = ["commands"]
 
-    @post("/", status_code=201, sync_to_thread=True, summary="Remove customers")
+    @post(
+        "/",
+        status_code=201,
+        sync_to_thread=True,
+        summary="Remove customers",
+        responses={201: ResponseSpec(RemovalAccepted, description="The removal rule was recorded")},
+    )
     def remove_customers(
         self, request: Request[Any, Any, Any], database: str, data: RemovalCreate
-    ) -> Response[RemovalAccepted]:
-        rule_id, result = services(request).app.remove_customers(
-            checked_database(database),
-            data.dimension,
-            list(data.values),
-            data.label,
-            identity(request).user,
-            data.reason,
-            expected_version(request),
+    ) -> Response[Any]:
+        ctx = command_context(request, data.reason, _encode(data))
+        result = services(request).app.remove_customers(
+            checked_database(database), data.dimension, list(data.values), data.label, ctx
         )
-        return accepted(RemovalAccepted(rule_id, result.version, result.position), 201, result.version)
+        return accepted(result)
 
-    @delete("/{rule_id:str}", status_code=200, sync_to_thread=True, summary="Restore removed customers")
+    @delete(
+        "/{rule_id:str}",
+        status_code=200,
+        sync_to_thread=True,
+        summary="Restore removed customers",
+        responses={200: ResponseSpec(CommandAccepted, description="The rule no longer applies")},
+    )
     def restore_customers(
         self,
         request: Request[Any, Any, Any],
         database: str,
         rule_id: str,
         data: ReasonBody | None = Body(default=None),
-    ) -> Response[CommandAccepted]:
-        result = services(request).app.restore_customers(
-            checked_database(database),
-            rule_id,
-            identity(request).user,
-            data.reason if data else None,
-            expected_version(request),
-        )
-        return accepted(CommandAccepted(result.version, result.position), 200, result.version)
+    ) -> Response[Any]:
+        ctx = command_context(request, data.reason if data else None, _encode(data))
+        return accepted(services(request).app.restore_customers(checked_database(database), rule_id, ctx))
 
 
 class ThresholdSetController(Controller):
@@ -224,48 +232,57 @@ class ThresholdSetController(Controller):
     guards = ADMIN
     tags = ["commands"]
 
-    @post("/", status_code=201, sync_to_thread=True, summary="Create a threshold set")
+    @post(
+        "/",
+        status_code=201,
+        sync_to_thread=True,
+        summary="Create a threshold set",
+        responses={201: ResponseSpec(ThresholdSetAccepted, description="Created")},
+    )
     def create(
         self, request: Request[Any, Any, Any], database: str, data: ThresholdSetCreate
-    ) -> Response[ThresholdSetAccepted]:
-        set_id, result = services(request).app.create_threshold_set(
+    ) -> Response[Any]:
+        ctx = command_context(request, data.reason, _encode(data))
+        result = services(request).app.create_threshold_set(
             checked_database(database),
             data.name,
             {k: list(v) for k, v in data.criteria.items()},
             given_fields(data).get("thresholds", {}),
-            identity(request).user,
-            data.reason,
-            expected_version(request),
+            ctx,
         )
-        return accepted(ThresholdSetAccepted(set_id, result.version, result.position), 201, result.version)
+        return accepted(result)
 
-    @patch("/{threshold_set_id:str}", status_code=200, sync_to_thread=True, summary="Edit a threshold set")
+    @patch(
+        "/{threshold_set_id:str}",
+        status_code=200,
+        sync_to_thread=True,
+        summary="Edit a threshold set",
+        responses={200: ResponseSpec(CommandAccepted, description="Edited")},
+    )
     def edit(
         self, request: Request[Any, Any, Any], database: str, threshold_set_id: str, data: ThresholdSetUpdate
-    ) -> Response[CommandAccepted]:
+    ) -> Response[Any]:
+        ctx = command_context(request, data.reason, _encode(data))
         result = services(request).app.edit_threshold_set(
-            checked_database(database),
-            threshold_set_id,
-            given_fields(data),
-            identity(request).user,
-            data.reason,
-            expected_version(request),
+            checked_database(database), threshold_set_id, given_fields(data), ctx
         )
-        return accepted(CommandAccepted(result.version, result.position), 200, result.version)
+        return accepted(result)
 
-    @delete("/{threshold_set_id:str}", status_code=200, sync_to_thread=True, summary="Delete a threshold set")
+    @delete(
+        "/{threshold_set_id:str}",
+        status_code=200,
+        sync_to_thread=True,
+        summary="Delete a threshold set",
+        responses={200: ResponseSpec(CommandAccepted, description="Deleted")},
+    )
     def remove(
         self,
         request: Request[Any, Any, Any],
         database: str,
         threshold_set_id: str,
         data: ReasonBody | None = Body(default=None),
-    ) -> Response[CommandAccepted]:
-        result = services(request).app.delete_threshold_set(
-            checked_database(database),
-            threshold_set_id,
-            identity(request).user,
-            data.reason if data else None,
-            expected_version(request),
+    ) -> Response[Any]:
+        ctx = command_context(request, data.reason if data else None, _encode(data))
+        return accepted(
+            services(request).app.delete_threshold_set(checked_database(database), threshold_set_id, ctx)
         )
-        return accepted(CommandAccepted(result.version, result.position), 200, result.version)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 
 from service.aggregates.errors import FieldError, InvalidCommand
+from service.application import Accepted, Context
 from service.auth import Identity, KeyStore
 from service.storage import validate_database_name
 
@@ -120,9 +122,39 @@ def check_filter_columns(filters: dict[str, list[str]], data: dict[str, Any]) ->
         raise InvalidCommand([FieldError(f"filter.{c}", f"column {c!r} does not exist") for c in unknown])
 
 
-def accepted(body: Any, status: int, version: int) -> Response[Any]:
-    """A command's success: the body and ``ETag: "<version>"``."""
-    return Response(body, status_code=status, headers={"ETag": f'"{version}"'})
+def command_context(request: Request[Any, Any, Any], reason: str | None, body: bytes) -> Context:
+    """The terms of a command: actor, reason, If-Match, and Idempotency-Key with a fingerprint
+    of the request (method, path, query, body, actor) so a reused key is recognised."""
+    key = request.headers.get("idempotency-key")
+    if key is not None and not 1 <= len(key) <= 200:
+        raise ValidationException(
+            detail="Idempotency-Key must be 1 to 200 characters",
+            extra=[{"key": "Idempotency-Key", "message": "1 to 200 characters"}],
+        )
+    actor = identity(request).user
+    fingerprint = hashlib.sha256(
+        b"\n".join(
+            [
+                request.method.encode(),
+                request.url.path.encode(),
+                str(request.url.query).encode(),
+                actor.encode(),
+                body,
+            ]
+        )
+    ).hexdigest()
+    return Context(
+        actor=actor,
+        reason=reason,
+        expected=expected_version(request),
+        idempotency_key=key,
+        fingerprint=fingerprint,
+    )
+
+
+def accepted(result: Accepted) -> Response[Any]:
+    """A command's success: its body and ``ETag: "<version>"``."""
+    return Response(result.body, status_code=result.status, headers={"ETag": f'"{result.version}"'})
 
 
 JSON = "application/json"

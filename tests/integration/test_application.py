@@ -2,28 +2,29 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from service.aggregates.errors import Conflict, InvalidCommand, NotFound, VersionMismatch
-from service.application import SegmentationApplication
+from service.application import Context, SegmentationApplication
 from tests.integration.conftest import SMALL_CONFIG, new_database, write_csv
 
 
 def _imported(app: SegmentationApplication, tmp_path: Path) -> str:
     database = new_database()
-    app.import_batch(database, write_csv(tmp_path), "csv", "append", None, "alice", "first load")
+    app.import_batch(database, write_csv(tmp_path), "csv", "append", None, Context("alice", "first load"))
     return database
 
 
 def test_import_records_a_batch_and_its_columns(app: SegmentationApplication, tmp_path: Path) -> None:
     database = new_database()
 
-    result = app.import_batch(database, write_csv(tmp_path), "csv", "append", None, "alice", None)
+    result = app.import_batch(database, write_csv(tmp_path), "csv", "append", None, Context("alice", None))
 
-    assert result.rows == 6
-    assert {c["name"]: c["type"] for c in result.columns} == {
+    assert result.body["rows"] == 6
+    assert {c["name"]: c["type"] for c in result.body["columns"]} == {
         "customer": "text",
         "name": "text",
         "day": "date",
@@ -39,10 +40,10 @@ def test_import_records_a_batch_and_its_columns(app: SegmentationApplication, tm
 
 def test_replace_starts_the_data_afresh_and_append_adds(app: SegmentationApplication, tmp_path: Path) -> None:
     database = _imported(app, tmp_path)
-    app.import_batch(database, write_csv(tmp_path), "csv", "append", None, "alice", None)
+    app.import_batch(database, write_csv(tmp_path), "csv", "append", None, Context("alice", None))
     assert app.sales_database(database).rows == 12  # type: ignore[union-attr]
 
-    app.import_batch(database, write_csv(tmp_path), "csv", "replace", None, "alice", None)
+    app.import_batch(database, write_csv(tmp_path), "csv", "replace", None, Context("alice", None))
 
     sales = app.sales_database(database)
     assert sales is not None and sales.rows == 6 and len(sales.history) == 3
@@ -52,7 +53,7 @@ def test_a_file_that_fails_validation_leaves_no_batch_and_no_event(
     app: SegmentationApplication, tmp_path: Path
 ) -> None:
     database = _imported(app, tmp_path)
-    app.configure(database, SMALL_CONFIG, "alice", None)
+    app.configure(database, SMALL_CONFIG, Context("alice", None))
     head = app.head_position()
     batches = set((app.storage.root / "databases" / database / "batches").iterdir())
     bad_date = write_csv(
@@ -60,7 +61,7 @@ def test_a_file_that_fails_validation_leaves_no_batch_and_no_event(
     )
 
     with pytest.raises(InvalidCommand) as raised:
-        app.import_batch(database, bad_date, "csv", "append", None, "alice", None)
+        app.import_batch(database, bad_date, "csv", "append", None, Context("alice", None))
 
     assert raised.value.errors[0].field == "day"
     assert "row 2" in raised.value.errors[0].message
@@ -81,7 +82,9 @@ def test_unreadable_files_are_refused(app: SegmentationApplication, tmp_path: Pa
     head = app.head_position()
 
     with pytest.raises(InvalidCommand):
-        app.import_batch(database, write_csv(tmp_path, content), "csv", "append", None, "alice", None)
+        app.import_batch(
+            database, write_csv(tmp_path, content), "csv", "append", None, Context("alice", None)
+        )
 
     assert app.head_position() == head
     assert app.sales_database(database) is None
@@ -91,35 +94,38 @@ def test_configuration_guards(app: SegmentationApplication, tmp_path: Path) -> N
     database = _imported(app, tmp_path)
 
     with pytest.raises(NotFound):
-        app.edit_configuration(database, {"grouping": 5}, "alice", None)
+        app.edit_configuration(database, {"grouping": 5}, Context("alice", None))
     with pytest.raises(InvalidCommand) as unknown:
-        app.configure(database, {**SMALL_CONFIG, "customer_column": "nope"}, "alice", None)
+        app.configure(database, {**SMALL_CONFIG, "customer_column": "nope"}, Context("alice", None))
     assert unknown.value.errors[0].field == "customer_column"
     with pytest.raises(InvalidCommand) as cuts:
-        app.configure(database, {**SMALL_CONFIG, "thresholds": {"frequency": [1, 3, 2, 4]}}, "alice", None)
+        app.configure(
+            database, {**SMALL_CONFIG, "thresholds": {"frequency": [1, 3, 2, 4]}}, Context("alice", None)
+        )
     assert cuts.value.errors[0].field == "thresholds.frequency"
     with pytest.raises(InvalidCommand):
-        app.configure(database, {**SMALL_CONFIG, "sales_column": "region"}, "alice", None)
+        app.configure(database, {**SMALL_CONFIG, "sales_column": "region"}, Context("alice", None))
     with pytest.raises(InvalidCommand):
-        app.configure(database, {**SMALL_CONFIG, "grouping": 7}, "alice", None)
+        app.configure(database, {**SMALL_CONFIG, "grouping": 7}, Context("alice", None))
     head = app.head_position()
     assert app.configuration(database) is None
 
-    first = app.configure(database, SMALL_CONFIG, "alice", "setup")
+    first = app.configure(database, SMALL_CONFIG, Context("alice", "setup"))
 
     assert first.version == 1 and first.position == head + 1
     with pytest.raises(Conflict):
-        app.configure(database, SMALL_CONFIG, "alice", None)
+        app.configure(database, SMALL_CONFIG, Context("alice", None))
 
 
 def test_removal_rules_threshold_sets_and_their_guards(app: SegmentationApplication, tmp_path: Path) -> None:
     database = _imported(app, tmp_path)
-    app.configure(database, SMALL_CONFIG, "alice", None)
+    app.configure(database, SMALL_CONFIG, Context("alice", None))
 
-    rule_id, removed = app.remove_customers(database, "region", ["East"], None, "bob", "closed", expected=1)
-    set_id, created = app.create_threshold_set(
-        database, "South", {"region": ["South"]}, {"monetary": [1, 2, 3, 4]}, "alice", None
+    removed = app.remove_customers(database, "region", ["East"], None, Context("bob", "closed", expected=1))
+    created = app.create_threshold_set(
+        database, "South", {"region": ["South"]}, {"monetary": [1, 2, 3, 4]}, Context("alice")
     )
+    rule_id, set_id = removed.body["rule_id"], created.body["threshold_set_id"]
 
     assert (removed.version, created.version) == (2, 3)
     configuration = app.configuration(database)
@@ -127,34 +133,34 @@ def test_removal_rules_threshold_sets_and_their_guards(app: SegmentationApplicat
     assert configuration.active_rules[0]["created_by"] == "bob"
     assert configuration.live_threshold_sets[0]["name"] == "South"
     with pytest.raises(InvalidCommand):
-        app.create_threshold_set(database, "south", {"region": ["North"]}, {}, "alice", None)
+        app.create_threshold_set(database, "south", {"region": ["North"]}, {}, Context("alice", None))
     with pytest.raises(InvalidCommand):
-        app.remove_customers(database, "amount", ["1"], None, "bob", None)
+        app.remove_customers(database, "amount", ["1"], None, Context("bob", None))
     with pytest.raises(NotFound):
-        app.restore_customers(database, "no-such-rule", "bob", None)
+        app.restore_customers(database, "no-such-rule", Context("bob", None))
     with pytest.raises(VersionMismatch):
-        app.remove_customers(database, "region", ["North"], None, "bob", None, expected=1)
+        app.remove_customers(database, "region", ["North"], None, Context("bob", None, expected=1))
 
-    app.restore_customers(database, rule_id, "carol", "reopened")
-    app.edit_threshold_set(database, set_id, {"name": "Southern"}, "alice", None)
-    app.delete_threshold_set(database, set_id, "alice", None)
+    app.restore_customers(database, rule_id, Context("carol", "reopened"))
+    app.edit_threshold_set(database, set_id, {"name": "Southern"}, Context("alice", None))
+    app.delete_threshold_set(database, set_id, Context("alice", None))
 
     configuration = app.configuration(database)
     assert configuration is not None and configuration.version == 6
     assert configuration.active_rules == [] and configuration.rules[rule_id]["restored_by"] == "carol"
     with pytest.raises(NotFound):
-        app.restore_customers(database, rule_id, "bob", None)
+        app.restore_customers(database, rule_id, Context("bob", None))
 
 
 def test_delete_then_configure_again_continues_the_history(
     app: SegmentationApplication, tmp_path: Path
 ) -> None:
     database = _imported(app, tmp_path)
-    app.configure(database, SMALL_CONFIG, "alice", None)
-    app.remove_customers(database, "region", ["East"], None, "bob", None)
+    app.configure(database, SMALL_CONFIG, Context("alice", None))
+    app.remove_customers(database, "region", ["East"], None, Context("bob", None))
 
-    app.delete_configuration(database, "alice", "start over")
-    again = app.configure(database, {**SMALL_CONFIG, "grouping": 5}, "alice", None)
+    app.delete_configuration(database, Context("alice", "start over"))
+    again = app.configure(database, {**SMALL_CONFIG, "grouping": 5}, Context("alice", None))
 
     configuration = app.configuration(database)
     assert again.version == 4
@@ -164,22 +170,68 @@ def test_delete_then_configure_again_continues_the_history(
     assert past is not None and past.settings["grouping"] == 10 and len(past.active_rules) == 1
 
 
-def test_two_writers_on_one_version_one_wins(app: SegmentationApplication, tmp_path: Path) -> None:
+def test_racing_writers_with_if_match_one_wins_and_without_all_land(
+    app: SegmentationApplication, tmp_path: Path
+) -> None:
     database = _imported(app, tmp_path)
-    app.configure(database, SMALL_CONFIG, "alice", None)
-    first = app.configuration(database)
-    second = app.configuration(database)
-    assert first is not None and second is not None
-    first.edit({"grouping": 5}, {"customer": "text", **_types(app, database)}, "alice", None)
-    second.edit({"period_months": 6}, _types(app, database), "bob", None)
+    app.configure(database, SMALL_CONFIG, Context("alice"))
 
-    app.save(first)
-    with pytest.raises(VersionMismatch):
-        app._save_or_conflict(second)
+    def pinned(value: str) -> object:
+        try:
+            return app.remove_customers(database, "region", [value], None, Context("bob", expected=1))
+        except VersionMismatch as exc:
+            return exc
 
+    def unpinned(value: str) -> object:
+        return app.remove_customers(database, "region", [value], None, Context("bob"))
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        pinned_results = list(pool.map(pinned, [f"p{i}" for i in range(6)]))
+    wins = [r for r in pinned_results if not isinstance(r, VersionMismatch)]
+    assert len(wins) == 1
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        unpinned_results = list(pool.map(unpinned, [f"u{i}" for i in range(6)]))
+    assert sorted(r.version for r in unpinned_results) == list(range(3, 9))  # type: ignore[attr-defined]
     configuration = app.configuration(database)
-    assert configuration is not None and configuration.settings["grouping"] == 5
-    assert configuration.settings["period_months"] == 12
+    assert configuration is not None and configuration.version == 8
+
+
+def test_a_retried_command_with_the_same_idempotency_key_writes_once(
+    app: SegmentationApplication, tmp_path: Path
+) -> None:
+    database = _imported(app, tmp_path)
+    app.configure(database, SMALL_CONFIG, Context("alice"))
+    ctx = Context("bob", "closed", idempotency_key="k-1", fingerprint="same request")
+
+    first = app.remove_customers(database, "region", ["East"], None, ctx)
+    head = app.head_position()
+    again = app.remove_customers(database, "region", ["East"], None, ctx)
+
+    assert again == first
+    assert app.head_position() == head
+    with pytest.raises(InvalidCommand) as reused:
+        app.remove_customers(
+            database, "region", ["West"], None, Context("bob", idempotency_key="k-1", fingerprint="x")
+        )
+    assert reused.value.errors[0].field == "Idempotency-Key"
+
+
+def test_racing_retries_of_one_import_store_one_batch(app: SegmentationApplication, tmp_path: Path) -> None:
+    database = _imported(app, tmp_path)
+    source = write_csv(tmp_path)
+    ctx = Context("alice", idempotency_key="upload-7", fingerprint="the same file")
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(
+            pool.map(lambda _: app.import_batch(database, source, "csv", "append", None, ctx), range(4))
+        )
+
+    assert len({r.body["batch_id"] for r in results}) == 1
+    assert len({r.position for r in results}) == 1
+    sales = app.sales_database(database)
+    assert sales is not None and len(sales.current) == 2
+    files = list((app.storage.root / "databases" / database / "batches").glob("*.parquet"))
+    assert len(files) == 2  # the losers' staged files are gone
 
 
 def _types(app: SegmentationApplication, database: str) -> dict[str, str]:

@@ -13,7 +13,7 @@ import msgspec
 import pytest
 import redis
 
-from service.application import SegmentationApplication
+from service.application import Context, SegmentationApplication
 from service.projections.keys import Keys
 from service.projections.segmentation import SegmentationProjector, rebuild
 from service.settings import Settings
@@ -22,8 +22,8 @@ from tests.integration.conftest import SMALL_CONFIG, new_database, write_csv
 
 def _configured(app: SegmentationApplication, tmp_path: Path) -> str:
     database = new_database()
-    app.import_batch(database, write_csv(tmp_path), "csv", "append", None, "alice", None)
-    app.configure(database, SMALL_CONFIG, "alice", None)
+    app.import_batch(database, write_csv(tmp_path), "csv", "append", None, Context("alice", None))
+    app.configure(database, SMALL_CONFIG, Context("alice", None))
     return database
 
 
@@ -79,7 +79,7 @@ def test_events_arriving_together_cause_one_recomputation(
 ) -> None:
     database = _configured(app, tmp_path)
     for value in ("East", "West", "North"):
-        app.remove_customers(database, "region", [value], None, "bob", None)
+        app.remove_customers(database, "region", [value], None, Context("bob", None))
     other = _configured(app, tmp_path)
 
     projector.catch_up()
@@ -109,11 +109,11 @@ def test_projecting_in_pieces_equals_projecting_at_once(
     redis_client: redis.Redis,
 ) -> None:
     database = _configured(app, tmp_path)
-    rule_id, _ = app.remove_customers(database, "region", ["North"], None, "bob", None)
+    rule_id = app.remove_customers(database, "region", ["North"], None, Context("bob")).body["rule_id"]
     app.create_threshold_set(
-        database, "South", {"region": ["South"]}, {"recency": [1, 2, 3, 4]}, "alice", None
+        database, "South", {"region": ["South"]}, {"recency": [1, 2, 3, 4]}, Context("alice")
     )
-    app.restore_customers(database, rule_id, "carol", None)
+    app.restore_customers(database, rule_id, Context("carol", None))
     one_by_one = SegmentationProjector(app, redis_client, Keys(settings.redis_prefix + "-a"), batch_size=1)
     at_once = SegmentationProjector(app, redis_client, Keys(settings.redis_prefix + "-b"))
 
@@ -132,7 +132,7 @@ def test_rebuild_reproduces_the_read_model(
     app: SegmentationApplication, projector: SegmentationProjector, tmp_path: Path, redis_client: redis.Redis
 ) -> None:
     database = _configured(app, tmp_path)
-    app.remove_customers(database, "region", ["North"], None, "bob", None)
+    app.remove_customers(database, "region", ["North"], None, Context("bob", None))
     projector.catch_up()
     before = _snapshot(redis_client, projector.keys)
 
@@ -181,7 +181,9 @@ def test_a_killed_projector_process_resumes_without_loss_or_repetition(
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
 
-        _, second = app.remove_customers(database, "region", ["North"], None, "bob", "killed in between")
+        second = app.remove_customers(
+            database, "region", ["North"], None, Context("bob", "killed in between")
+        )
         assert projector.position() < second.position
 
         process = _start_projector(settings)
