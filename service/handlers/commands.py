@@ -24,6 +24,7 @@ from service.handlers.common import (
     command_context,
     raw_json,
     services,
+    strict_body,
 )
 from service.handlers.queries import At, MinPosition, Version, configuration_at
 from service.handlers.schemas import (
@@ -119,6 +120,7 @@ class ConfigurationController(Controller):
 
     path = "/databases/{database:str}/configuration"
     tags = ["configuration"]
+    before_request = staticmethod(strict_body)  # type: ignore[assignment]
 
     @get("/", guards=ANALYST, summary="The configuration, removal rules and threshold sets")
     async def read(
@@ -190,6 +192,7 @@ class RemovalController(Controller):
     path = "/databases/{database:str}/removals"
     guards = ADMIN
     tags = ["commands"]
+    before_request = staticmethod(strict_body)  # type: ignore[assignment]
 
     @post(
         "/",
@@ -231,6 +234,7 @@ class ThresholdSetController(Controller):
     path = "/databases/{database:str}/threshold-sets"
     guards = ADMIN
     tags = ["commands"]
+    before_request = staticmethod(strict_body)  # type: ignore[assignment]
 
     @post(
         "/",

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from litestar import Request, Response
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, ValidationException
@@ -16,6 +17,7 @@ from litestar.handlers.base import BaseRouteHandler
 from service.aggregates.errors import FieldError, InvalidCommand
 from service.application import Accepted, Context
 from service.auth import Identity, KeyStore
+from service.handlers.errors import problem
 from service.storage import validate_database_name
 
 if TYPE_CHECKING:
@@ -150,6 +152,33 @@ def command_context(request: Request[Any, Any, Any], reason: str | None, body: b
         idempotency_key=key,
         fingerprint=fingerprint,
     )
+
+
+async def strict_body(request: Request[Any, Any, Any]) -> Response[Any] | None:
+    """Decode a command's JSON body strictly before Litestar does.
+
+    Litestar converts bodies leniently (``"5"`` becomes ``5``); a wrong JSON type must be a
+    ``400`` naming the field, as the README promises, so the body is first decoded with
+    msgspec's strict rules against the handler's own ``data`` type.
+    """
+    parameter = request.route_handler.parsed_fn_signature.parameters.get("data")
+    body = await request.body()
+    if parameter is None or not body:
+        return None
+    try:
+        msgspec.json.decode(body, type=parameter.annotation)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        message = str(exc)
+        at = re.search(r"at `\$\.?([^`]*)`", message) or re.search(r"field `([^`]+)`", message)
+        field = re.sub(r"\[\.\.\.\]|\[\d+\]", "", at.group(1)) if at and at.group(1) else "body"
+        if isinstance(exc, msgspec.DecodeError):
+            message = f"malformed JSON: {message}"
+        return problem(400, message, errors=[{"field": field, "message": message}])
+    except RecursionError:
+        return problem(
+            400, "the JSON body is nested too deeply", errors=[{"field": "body", "message": "too deep"}]
+        )
+    return None
 
 
 def accepted(result: Accepted) -> Response[Any]:

@@ -60,8 +60,8 @@ class ReasonBody(Body):
 class RemovalCreate(Body):
     """RemoveCustomers: ``dimension: null`` means ``values`` are customer codes."""
 
+    dimension: Column | None
     values: Annotated[list[Value], Meta(min_length=1, max_length=100_000)]
-    dimension: Column | None = None
     label: Annotated[str, Meta(max_length=200)] | None = None
     reason: Reason | None = None
 

@@ -220,3 +220,22 @@ async def test_database_listing_and_column_values(client: AsyncTestClient[Any]) 
         "monetary": [130, 420, 840, 1600],
         "recency": [22, 43, 82, 145],
     }
+
+
+async def test_wrong_json_types_are_400_not_coerced(client: AsyncTestClient[Any]) -> None:
+    database, _ = await configured_superstore(client)
+    head = await _head(client)
+    path = f"/databases/{database}/configuration"
+
+    as_text = await client.patch(path, json={"grouping": "5"}, headers=ADMIN)
+    cut_text = await client.patch(path, json={"thresholds": {"monetary": ["1", 2, 3, 4]}}, headers=ADMIN)
+    deep = await client.patch(
+        path, content=b"[" * 100_000 + b"]" * 100_000, headers={**ADMIN, "Content-Type": "application/json"}
+    )
+    no_dimension = await client.post(f"/databases/{database}/removals", json={"values": ["Central"]}, headers=ADMIN)
+
+    assert _problem(as_text, 400)["errors"][0]["field"] == "grouping"
+    assert _problem(cut_text, 400)["errors"][0]["field"] == "thresholds"
+    _problem(deep, 400)
+    assert _problem(no_dimension, 400)["errors"][0]["field"] == "dimension"
+    assert await _head(client) == head
