@@ -95,9 +95,11 @@ class SegmentationApplication(Application[UUID]):
             sales = self.sales_database(database)
             _check_expected(sales.version if sales is not None else 0, ctx.expected)
             configuration = self.configuration(database)
-            established = sales.columns if sales is not None and sales.current and mode == "append" else None
+            appending = sales is not None and bool(sales.current) and mode == "append"
+            established = sales.columns if appending and sales is not None else None
+            used_format = date_format or (sales.date_format if appending and sales is not None else None)
             required = _required_columns(configuration) if configuration is not None else None
-            staged = self.storage.stage(database, source, fmt, date_format, established, required)
+            staged = self.storage.stage(database, source, fmt, used_format, established, required)
             try:
                 if sales is None:
                     sales = SalesDatabase.register(database, ctx.actor)
@@ -109,6 +111,7 @@ class SegmentationApplication(Application[UUID]):
                     mode,
                     ctx.actor,
                     ctx.reason,
+                    used_format,
                 )
                 self.storage.publish(staged)
             except BaseException:

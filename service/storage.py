@@ -123,6 +123,7 @@ class BatchStorage:
         batch_id = uuid.uuid4().hex
         relative = f"databases/{database}/batches/{batch_id}.parquet"
         final = self.root / relative
+        created_folder = not final.parent.exists()
         final.parent.mkdir(parents=True, exist_ok=True)
         temp = final.with_name(f".{batch_id}.parquet.tmp")
         if fmt in ("csv", "ndjson"):
@@ -135,6 +136,7 @@ class BatchStorage:
             rows = con.execute("SELECT count(*) FROM raw").fetchone()[0]  # type: ignore[index]
             if rows == 0:
                 raise InvalidCommand([FieldError("body", "the file has no data rows")])
+            _refuse_non_finite(con, columns)
             if established is not None:
                 columns = _conform(con, columns, established, date_format)
             if required:
@@ -147,11 +149,14 @@ class BatchStorage:
                 f"COPY (SELECT {select} FROM raw ORDER BY rowid) TO '{_sql_path(temp)}' "
                 "(FORMAT parquet, COMPRESSION zstd)"
             )
-        except duckdb.Error as exc:
+        except BaseException as exc:
             temp.unlink(missing_ok=True)
-            raise InvalidCommand([FieldError("body", _duckdb_message(exc))]) from exc
-        except BaseException:
-            temp.unlink(missing_ok=True)
+            if created_folder:
+                with contextlib.suppress(OSError):
+                    final.parent.rmdir()
+                    final.parent.parent.rmdir()
+            if isinstance(exc, duckdb.Error):
+                raise InvalidCommand([FieldError("body", _duckdb_message(exc, source))]) from exc
             raise
         finally:
             con.close()
@@ -176,15 +181,31 @@ def _refuse_binary(source: Path, fmt: str) -> None:
         raise InvalidCommand([FieldError("body", f"the body is binary data, not {fmt.upper()} text")])
 
 
+def _delimiter(source: Path) -> str | None:
+    """The header line's delimiter (the most frequent of , ; tab |), so a short or long row is
+    reported as the error it is instead of the sniffer falling back to a one-column reading."""
+    with open(source, "rb") as handle:
+        header = handle.readline(1 << 16).decode("utf-8", errors="replace").lstrip("\ufeff")
+    counts = {d: header.count(d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] > 0 else None
+
+
 def _load(con: duckdb.DuckDBPyConnection, source: Path, fmt: str, date_format: str | None) -> None:
     path = _sql_path(source)
     if fmt == "csv":
+        # RFC 4180 quoting, always: a sniffer free to drop quoting would read an unterminated
+        # quote as part of a value instead of reporting it.
         options = "header = true, sample_size = -1, strict_mode = true, null_padding = false"
+        options += ", quote = '\"', escape = '\"'"
+        delimiter = _delimiter(source)
+        if delimiter is not None:
+            options += f", delim = '{_sql_text(delimiter)}'"
         if date_format:
             options += f", dateformat = '{_sql_text(date_format)}'"
         con.execute(f"CREATE TABLE raw AS SELECT * FROM read_csv('{path}', {options})")
     elif fmt == "ndjson":
-        options = "format = 'newline_delimited', sample_size = -1"
+        options = "format = 'newline_delimited', records = 'true', sample_size = -1"
         if date_format:
             options += f", dateformat = '{_sql_text(date_format)}'"
         con.execute(f"CREATE TABLE raw AS SELECT * FROM read_json('{path}', {options})")
@@ -221,6 +242,20 @@ def _first_bad_row(
     return None if found is None else int(found[0]) + 1
 
 
+def _refuse_non_finite(con: duckdb.DuckDBPyConnection, columns: list[dict[str, str]]) -> None:
+    """NaN and infinities are not sales figures (nor any other measure)."""
+    for column in columns:
+        if column["type"] != "number":
+            continue
+        name = _ident(column["name"])
+        found = con.execute(
+            f"SELECT rowid FROM raw WHERE isnan(CAST({name} AS DOUBLE)) OR isinf(CAST({name} AS DOUBLE)) "
+            "ORDER BY rowid LIMIT 1"
+        ).fetchone()
+        if found is not None:
+            raise InvalidCommand([FieldError(column["name"], f"row {found[0] + 1}: not a finite number")])
+
+
 def _conform(
     con: duckdb.DuckDBPyConnection,
     columns: list[dict[str, str]],
@@ -240,16 +275,25 @@ def _conform(
     ]
     if errors:
         raise InvalidCommand(errors)
+    result = []
     for name, wanted in want.items():
-        if have[name] != wanted and wanted != "text":
+        if wanted == "integer" and have[name] == "number":
+            # Whole numbers first, then decimals: the column widens (no value is rounded).
+            wanted = "number"
+        elif have[name] != wanted and wanted != "text":
             row = _first_bad_row(con, name, have[name], wanted, date_format)
             if row is not None:
-                raise InvalidCommand([FieldError(name, f"row {row}: value is not a {wanted}")])
+                raise InvalidCommand([FieldError(name, f"row {row}: value is not {_article(wanted)}")])
+        result.append({"name": name, "type": wanted})
     order = ", ".join(_ident(c["name"]) for c in established)
     con.execute(f"CREATE TABLE conformed AS SELECT {order} FROM raw ORDER BY rowid")
     con.execute("DROP TABLE raw")
     con.execute("ALTER TABLE conformed RENAME TO raw")
-    return [dict(c) for c in established]
+    return result
+
+
+def _article(kind: str) -> str:
+    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
 
 
 def _check_required(
@@ -276,12 +320,16 @@ def _check_required(
         raise InvalidCommand(errors)
 
 
-def _duckdb_message(exc: duckdb.Error) -> str:
-    """DuckDB's own explanation, without its long hints about reader options."""
+def _duckdb_message(exc: duckdb.Error, source: Path) -> str:
+    """DuckDB's own explanation, without its hints about reader options, the server's paths or
+    the SQL it ran."""
     text = str(exc).strip()
-    for marker in ("\n\nPossible Solution", "\nPossible fixes", "\n\nFile:"):
+    for marker in ("\n\nPossible Solution", "\nPossible fixes", "\n\nFile:", "\n  file =", "\nLINE "):
         text = text.split(marker)[0]
-    return "the file could not be read: " + " ".join(text.split())[:600]
+    text = text.replace(str(source), "the file")
+    text = re.sub(r"(read_csv|read_json|read_parquet|strptime|CREATE TABLE|COPY)\b.*", "", text)
+    text = re.sub(r"^(Invalid Input|Binder|Conversion|Parser) Error: ", "", " ".join(text.split()))
+    return "the file could not be read: " + text[:600]
 
 
 def _ident(name: str) -> str:

@@ -41,6 +41,7 @@ class SalesDatabase(Aggregate):
         mode: str
         actor: str
         reason: str | None
+        date_format: str | None = None
 
         def apply(self, aggregate: SalesDatabase) -> None:
             batch = {
@@ -56,12 +57,17 @@ class SalesDatabase(Aggregate):
             aggregate.current.append(batch)
             aggregate.history.append(batch)
             aggregate.columns = [dict(c) for c in self.columns]
+            if self.date_format is not None or self.mode == "replace":
+                aggregate.date_format = self.date_format
 
     def __init__(self, database: str, actor: str) -> None:
         self.database = database
         self.columns: list[dict[str, str]] = []
         self.current: list[dict[str, Any]] = []
         self.history: list[dict[str, Any]] = []
+        #: The date format the current data was read with; appends reuse it unless told otherwise,
+        #: so "01/02/2017" means the same day in every batch.
+        self.date_format: str | None = None
 
     @classmethod
     def register(cls, database: str, actor: str) -> SalesDatabase:
@@ -77,11 +83,12 @@ class SalesDatabase(Aggregate):
         mode: str,
         actor: str,
         reason: str | None,
+        date_format: str | None = None,
     ) -> None:
         """Record a batch already stored and validated by the application."""
         if mode not in IMPORT_MODES:
             raise InvalidCommand([FieldError("mode", "must be append or replace")])
-        if mode == "append" and self.current and columns != self.columns:
+        if mode == "append" and self.current and not _compatible(self.columns, columns):
             raise InvalidCommand(
                 [FieldError("columns", "an appended batch must have the database's columns")]
             )
@@ -94,6 +101,7 @@ class SalesDatabase(Aggregate):
             mode=mode,
             actor=actor,
             reason=reason,
+            date_format=date_format,
         )
 
     @property
@@ -105,3 +113,11 @@ class SalesDatabase(Aggregate):
     def rows(self) -> int:
         """Rows in the current data."""
         return sum(batch["rows"] for batch in self.current)
+
+
+def _compatible(current: list[dict[str, str]], appended: list[dict[str, str]]) -> bool:
+    """Same columns in the same order, each of the same type or widened from integer to number."""
+    return [c["name"] for c in current] == [c["name"] for c in appended] and all(
+        old["type"] == new["type"] or (old["type"], new["type"]) == ("integer", "number")
+        for old, new in zip(current, appended, strict=True)
+    )

@@ -64,6 +64,8 @@ def period_start(reference_date: date, period_months: int) -> date:
         raise ValueError(f"period_months must be at least 1, not {period_months}")
     months = reference_date.year * 12 + reference_date.month - 1 - period_months
     year, month0 = divmod(months, 12)
+    if year < 1:  # a period reaching before year 1 starts at the first representable day
+        return date.min
     last_day = calendar.monthrange(year, month0 + 1)[1]
     return date(year, month0 + 1, min(reference_date.day, last_day)) + timedelta(days=1)
 

@@ -232,7 +232,9 @@ async def test_wrong_json_types_are_400_not_coerced(client: AsyncTestClient[Any]
     deep = await client.patch(
         path, content=b"[" * 100_000 + b"]" * 100_000, headers={**ADMIN, "Content-Type": "application/json"}
     )
-    no_dimension = await client.post(f"/databases/{database}/removals", json={"values": ["Central"]}, headers=ADMIN)
+    no_dimension = await client.post(
+        f"/databases/{database}/removals", json={"values": ["Central"]}, headers=ADMIN
+    )
 
     assert _problem(as_text, 400)["errors"][0]["field"] == "grouping"
     assert _problem(cut_text, 400)["errors"][0]["field"] == "thresholds"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from service.aggregates.errors import Conflict, InvalidCommand, NotFound, VersionMismatch
@@ -238,3 +239,75 @@ def _types(app: SegmentationApplication, database: str) -> dict[str, str]:
     sales = app.sales_database(database)
     assert sales is not None
     return sales.column_types
+
+
+def test_appending_decimals_to_whole_numbers_widens_the_column(
+    app: SegmentationApplication, tmp_path: Path
+) -> None:
+    database = new_database()
+    app.import_batch(
+        database, write_csv(tmp_path, "cust,day,amt\nA,2024-01-01,5\n"), "csv", "append", None, Context("a")
+    )
+
+    app.import_batch(
+        database,
+        write_csv(tmp_path, "cust,day,amt\nB,2024-01-02,5.75\n"),
+        "csv",
+        "append",
+        None,
+        Context("a"),
+    )
+
+    sales = app.sales_database(database)
+    assert sales is not None and sales.column_types["amt"] == "number"
+    files = [str(app.storage.path(b["file"])) for b in sales.current]
+    values = duckdb.execute(
+        f"SELECT amt FROM read_parquet({files}, union_by_name=true) ORDER BY cust"
+    ).fetchall()
+    assert values == [(5.0,), (5.75,)]
+
+
+@pytest.mark.parametrize(
+    ("content", "field", "words"),
+    [
+        ("cust,day,amt\nA,2024-01-01,nan\n", "amt", "row 1: not a finite number"),
+        ("cust,day,amt\nA,2024-01-01,1\nB,2024-01-02,inf\n", "amt", "row 2: not a finite number"),
+        ("cust,day,amt\nA,2024-01-01,1\nB,2024-01-02\n", "body", "could not be read"),
+        ('cust,day,amt\n"A,2024-01-01,1\n', "body", "could not be read"),
+    ],
+)
+def test_files_that_would_be_misread_are_refused(
+    app: SegmentationApplication, tmp_path: Path, content: str, field: str, words: str
+) -> None:
+    with pytest.raises(InvalidCommand) as raised:
+        app.import_batch(new_database(), write_csv(tmp_path, content), "csv", "append", None, Context("a"))
+
+    assert raised.value.errors[0].field == field
+    assert words in raised.value.errors[0].message
+    assert str(tmp_path) not in raised.value.errors[0].message
+
+
+def test_ndjson_lines_must_be_objects(app: SegmentationApplication, tmp_path: Path) -> None:
+    path = tmp_path / "rows.ndjson"
+    path.write_text("[1, 2]\n[3, 4]\n")
+
+    with pytest.raises(InvalidCommand):
+        app.import_batch(new_database(), path, "ndjson", "append", None, Context("a"))
+
+
+def test_an_append_reads_dates_with_the_format_of_the_data(
+    app: SegmentationApplication, tmp_path: Path
+) -> None:
+    database = new_database()
+    first = write_csv(tmp_path, "cust,day,amt\nA,12/31/2016,1\n")
+    app.import_batch(database, first, "csv", "append", "%m/%d/%Y", Context("a"))
+
+    app.import_batch(
+        database, write_csv(tmp_path, "cust,day,amt\nB,01/02/2017,1\n"), "csv", "append", None, Context("a")
+    )
+
+    sales = app.sales_database(database)
+    assert sales is not None
+    files = [str(app.storage.path(b["file"])) for b in sales.current]
+    days = duckdb.execute(f"SELECT CAST(day AS VARCHAR) FROM read_parquet({files}) ORDER BY cust").fetchall()
+    assert days == [("2016-12-31",), ("2017-01-02",)]  # January 2nd, not February 1st
