@@ -6,12 +6,24 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 from typing import Any
 
 import redis
 import redis.asyncio as aioredis
 from litestar import Litestar
-from litestar.openapi import OpenAPIConfig
+from litestar._openapi.plugin import OpenAPIPlugin
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi import OpenAPIConfig, ResponseSpec
+from litestar.openapi.spec import (
+    Components,
+    OpenAPIFormat,
+    OpenAPIMediaType,
+    OpenAPIType,
+    RequestBody,
+    Schema,
+    SecurityScheme,
+)
 
 from service.application import SegmentationApplication
 from service.auth import KeyStore
@@ -23,9 +35,10 @@ from service.handlers.commands import (
     ThresholdSetController,
 )
 from service.handlers.common import Services
-from service.handlers.errors import EXCEPTION_HANDLERS
+from service.handlers.errors import EXCEPTION_HANDLERS, PROBLEM_JSON
 from service.handlers.health import HealthController
 from service.handlers.queries import DatabaseController, SegmentationController
+from service.handlers.schemas import Problem
 from service.projections.keys import Keys
 from service.projections.reader import ReadModel
 from service.projections.segmentation import SegmentationProjector
@@ -108,7 +121,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await client.aclose()
             runtime.stop()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             HealthController,
             ImportController,
@@ -126,9 +139,57 @@ def create_app(settings: Settings | None = None) -> Litestar:
             title="Customer segmentation",
             version="0.1.0",
             description="RFM customer segmentation as an event-sourced service.",
+            components=Components(
+                security_schemes={
+                    "api_key": SecurityScheme(
+                        type="http", scheme="bearer", description="Authorization: Bearer <api key>"
+                    )
+                }
+            ),
         ),
         debug=False,
     )
+    _document_errors_and_security(app)
+    return app
+
+
+#: The paths that need no key (http-api.md): they reveal no customer data.
+PUBLIC_PATHS = frozenset({"/health", "/ready", "/metrics"})
+
+
+def _document_errors_and_security(app: Litestar) -> None:
+    """Every guarded operation names its key scheme and its problem+json errors in /schema."""
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            if not isinstance(handler, HTTPRouteHandler) or "OPTIONS" in handler.http_methods:
+                continue
+            statuses: tuple[int, ...] = (503,)
+            if handler.resolve_guards():
+                statuses = (400, 401, 403, 404, 422, 503)
+            problems = {
+                s: ResponseSpec(Problem, description=HTTPStatus(s).phrase, media_type=PROBLEM_JSON)
+                for s in statuses
+            }
+            handler.responses = {**problems, **(handler.responses or {})}
+    openapi = app.plugins.get(OpenAPIPlugin).provide_openapi()
+    for path, item in (openapi.paths or {}).items():
+        if path not in PUBLIC_PATHS:
+            for operation in (item.get, item.put, item.post, item.patch, item.delete):
+                if operation is not None:
+                    operation.security = [{"api_key": []}]
+        if item.delete is not None and isinstance(item.delete.request_body, RequestBody):
+            item.delete.request_body.required = False  # the reason is optional
+        if path.endswith("/imports") and item.post is not None:
+            item.post.request_body = RequestBody(
+                required=True,
+                description="The sales rows; the whole file is validated before anything is stored.",
+                content={
+                    media: OpenAPIMediaType(
+                        schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+                    )
+                    for media in ("text/csv", "application/x-ndjson", "application/vnd.apache.parquet")
+                },
+            )
 
 
 __all__: list[Any] = ["Runtime", "build_application", "create_app"]

@@ -60,8 +60,13 @@ def validate_thresholds(field: str, thresholds: dict[str, Any]) -> list[FieldErr
     for metric, cuts in thresholds.items():
         if metric not in METRICS:
             errors.append(FieldError(f"{field}.{metric}", "is not a metric"))
-        else:
-            errors += validate_cuts(f"{field}.{metric}", cuts)
+            continue
+        found = validate_cuts(f"{field}.{metric}", cuts)
+        if not found and cuts is not None and metric != "monetary" and cuts[0] < 0:
+            found = [
+                FieldError(f"{field}.{metric}", f"{metric} cut points count purchases or days: not negative")
+            ]
+        errors += found
     return errors
 
 
@@ -101,8 +106,8 @@ def validate_settings(settings: dict[str, Any], columns: dict[str, str]) -> list
     else:
         errors += validate_thresholds("thresholds", thresholds)
     url = settings.get("scorecard_url")
-    if url is not None and not isinstance(url, str):
-        errors.append(FieldError("scorecard_url", "must be text"))
+    if url is not None and (not isinstance(url, str) or not re.match(r"^https?://[^\s]+$", url)):
+        errors.append(FieldError("scorecard_url", "must be an http(s) URL, with {customer} for the code"))
     return errors
 
 

@@ -19,6 +19,8 @@ from litestar.params import Body, Parameter
 from service.handlers.common import (
     ADMIN,
     ANALYST,
+    IdempotencyKey,
+    IfMatch,
     accepted,
     checked_database,
     command_context,
@@ -75,6 +77,8 @@ class ImportController(Controller):
         mode: str = Parameter(default="append", pattern="^(append|replace)$"),
         date_format: str | None = Parameter(default=None, max_length=100),
         reason: str | None = Parameter(default=None, max_length=500),
+        if_match: IfMatch = None,
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[Any]:
         checked_database(database)
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -150,7 +154,12 @@ class ConfigurationController(Controller):
         responses={201: ResponseSpec(CommandAccepted, description="Configured")},
     )
     def configure(
-        self, request: Request[Any, Any, Any], database: str, data: ConfigurationCreate
+        self,
+        request: Request[Any, Any, Any],
+        database: str,
+        data: ConfigurationCreate,
+        if_match: IfMatch = None,
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[Any]:
         ctx = command_context(request, data.reason, _encode(data))
         return accepted(services(request).app.configure(checked_database(database), settings_of(data), ctx))
@@ -164,7 +173,12 @@ class ConfigurationController(Controller):
         responses={200: ResponseSpec(CommandAccepted, description="Edited")},
     )
     def edit(
-        self, request: Request[Any, Any, Any], database: str, data: ConfigurationUpdate
+        self,
+        request: Request[Any, Any, Any],
+        database: str,
+        data: ConfigurationUpdate,
+        if_match: IfMatch = None,
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[Any]:
         ctx = command_context(request, data.reason, _encode(data))
         return accepted(
@@ -180,7 +194,12 @@ class ConfigurationController(Controller):
         responses={200: ResponseSpec(CommandAccepted, description="Deleted")},
     )
     def remove(
-        self, request: Request[Any, Any, Any], database: str, data: ReasonBody | None = Body(default=None)
+        self,
+        request: Request[Any, Any, Any],
+        database: str,
+        data: ReasonBody | None = Body(default=None),
+        if_match: IfMatch = None,
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[Any]:
         ctx = command_context(request, data.reason if data else None, _encode(data))
         return accepted(services(request).app.delete_configuration(checked_database(database), ctx))
@@ -202,7 +221,12 @@ class RemovalController(Controller):
         responses={201: ResponseSpec(RemovalAccepted, description="The removal rule was recorded")},
     )
     def remove_customers(
-        self, request: Request[Any, Any, Any], database: str, data: RemovalCreate
+        self,
+        request: Request[Any, Any, Any],
+        database: str,
+        data: RemovalCreate,
+        if_match: IfMatch = None,
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[Any]:
         ctx = command_context(request, data.reason, _encode(data))
         result = services(request).app.remove_customers(
@@ -223,6 +247,8 @@ class RemovalController(Controller):
         database: str,
         rule_id: str,
         data: ReasonBody | None = Body(default=None),
+        if_match: IfMatch = None,
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[Any]:
         ctx = command_context(request, data.reason if data else None, _encode(data))
         return accepted(services(request).app.restore_customers(checked_database(database), rule_id, ctx))
@@ -244,7 +270,12 @@ class ThresholdSetController(Controller):
         responses={201: ResponseSpec(ThresholdSetAccepted, description="Created")},
     )
     def create(
-        self, request: Request[Any, Any, Any], database: str, data: ThresholdSetCreate
+        self,
+        request: Request[Any, Any, Any],
+        database: str,
+        data: ThresholdSetCreate,
+        if_match: IfMatch = None,
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[Any]:
         ctx = command_context(request, data.reason, _encode(data))
         result = services(request).app.create_threshold_set(
@@ -264,7 +295,13 @@ class ThresholdSetController(Controller):
         responses={200: ResponseSpec(CommandAccepted, description="Edited")},
     )
     def edit(
-        self, request: Request[Any, Any, Any], database: str, threshold_set_id: str, data: ThresholdSetUpdate
+        self,
+        request: Request[Any, Any, Any],
+        database: str,
+        threshold_set_id: str,
+        data: ThresholdSetUpdate,
+        if_match: IfMatch = None,
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[Any]:
         ctx = command_context(request, data.reason, _encode(data))
         result = services(request).app.edit_threshold_set(
@@ -285,6 +322,8 @@ class ThresholdSetController(Controller):
         database: str,
         threshold_set_id: str,
         data: ReasonBody | None = Body(default=None),
+        if_match: IfMatch = None,
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[Any]:
         ctx = command_context(request, data.reason if data else None, _encode(data))
         return accepted(

@@ -6,13 +6,14 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 from litestar import Request, Response
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, ValidationException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.params import HeaderParameter
 
 from service.aggregates.errors import FieldError, InvalidCommand
 from service.application import Accepted, Context
@@ -83,13 +84,30 @@ def checked_database(database: str) -> str:
     return database
 
 
+IfMatch = Annotated[
+    str | None,
+    HeaderParameter(
+        name="If-Match",
+        description='The configuration version the client saw, e.g. "3" (for imports: the data version); '
+        "a mismatch is 412 and nothing is written",
+    ),
+]
+IdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        description="A retry with the same key and body returns the first response and writes nothing",
+        max_length=200,
+    ),
+]
+
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
 
 
 def expected_version(request: Request[Any, Any, Any]) -> int | None:
     """The version named by ``If-Match: "<version>"``; a malformed header is a 400."""
     header = request.headers.get("if-match")
-    if header is None:
+    if header is None or header.strip() == "*":
         return None
     match = _IF_MATCH.match(header)
     if match is None:
@@ -116,12 +134,19 @@ def parse_filters(raw: list[str] | None) -> dict[str, list[str]]:
     return filters
 
 
-def check_filter_columns(filters: dict[str, list[str]], data: dict[str, Any]) -> None:
-    """A filter on a column the database lacks is a 422 naming it."""
+def check_filter_columns(filters: dict[str, list[str]], data: dict[str, Any], config: dict[str, Any]) -> None:
+    """Filters are on dimensions: a column the database lacks, or its configured date or sales
+    column, is a 422 naming it."""
     names = {c["name"] for c in data["columns"]}
-    unknown = [c for c in filters if c not in names]
-    if unknown:
-        raise InvalidCommand([FieldError(f"filter.{c}", f"column {c!r} does not exist") for c in unknown])
+    measures = {config.get("date_column"), config.get("sales_column")}
+    errors = [FieldError(f"filter.{c}", f"column {c!r} does not exist") for c in filters if c not in names]
+    errors += [
+        FieldError(f"filter.{c}", f"column {c!r} is the date or sales column, not a dimension")
+        for c in filters
+        if c in measures
+    ]
+    if errors:
+        raise InvalidCommand(errors)
 
 
 def command_context(request: Request[Any, Any, Any], reason: str | None, body: bytes) -> Context:

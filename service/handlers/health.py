@@ -38,7 +38,7 @@ class HealthController(Controller):
             if not await svc.read.projector_alive():
                 problems.append("projector: not running (no heartbeat in the last 5 s)")
         body = {
-            "status": "ready" if not problems else "not ready",
+            "state": "ready" if not problems else "not ready",
             "event_store_position": head,
             "read_model_position": position,
             "lag": None if head is None or position is None else max(head - position, 0),

@@ -351,7 +351,7 @@ class SegmentationController(Controller):
             raise NotFound(f"database {database!r} is not configured")
         config, data = msgspec.json.decode(config_raw), msgspec.json.decode(data_raw)
         view = parse_filters(filters)
-        check_filter_columns(view, data)
+        check_filter_columns(view, data, config)
         cuts = await asyncio.to_thread(
             suggested_thresholds, _files(svc, data), spec_from_document(config), view or None
         )

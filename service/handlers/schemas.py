@@ -137,3 +137,18 @@ def settings_of(body: ConfigurationCreate) -> dict[str, Any]:
 
 def _plain(value: Any) -> Any:
     return msgspec.to_builtins(value)
+
+
+class FieldProblem(Struct):
+    field: str
+    message: str
+
+
+class Problem(Struct):
+    """An error, as application/problem+json (RFC 9457)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldProblem] | None = None

@@ -11,11 +11,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 import msgspec
+from litestar.exceptions import InternalServerException
 
 from service.aggregates.errors import NotFound
 from service.handlers.common import Services, check_filter_columns
@@ -28,6 +30,8 @@ from service.projections.documents import (
     summary_document,
 )
 from service.segmentation import compute
+
+log = logging.getLogger(__name__)
 
 #: A replay's answer never changes; it is kept long, but not forever, to bound Redis memory.
 REPLAY_TTL = 30 * 86_400
@@ -68,7 +72,14 @@ async def resolve(svc: Services, database: str, query: ViewQuery) -> View:
         raise NotFound("give version or at, not both")
     read = svc.read
     if query.default:
-        config_raw, data_raw, summary = await read.many(database, "config", "data", "summary")
+        config_raw, data_raw, summary, error = await read.many(database, "config", "data", "summary", "error")
+        if error is not None:
+            log.error(
+                "segmentation of %s failed in the projector: %s", database, error.decode(errors="replace")
+            )
+            raise InternalServerException(
+                detail=f"the segmentation of {database!r} could not be computed; the service logged why"
+            )
         if config_raw is None or data_raw is None or summary is None:
             await read.require_config(database)
             raise NotFound(f"database {database!r} has no segmentation yet")
@@ -92,7 +103,7 @@ async def resolve(svc: Services, database: str, query: ViewQuery) -> View:
             await read.require_config(database)
             raise NotFound(f"database {database!r} is not configured")
         config, data = msgspec.json.decode(config_raw), msgspec.json.decode(data_raw)
-        check_filter_columns(query.filters, data)
+        check_filter_columns(query.filters, data, config)
         config_version, data_version = config["version"], data["data_version"]
         ttl = svc.settings.view_cache_ttl
 
@@ -108,7 +119,7 @@ async def resolve(svc: Services, database: str, query: ViewQuery) -> View:
     if config is None:
         config, data = await asyncio.to_thread(_documents_at, svc, database, config_version, data_version)
     assert data is not None
-    check_filter_columns(query.filters, data)
+    check_filter_columns(query.filters, data, config)
     files = [str(svc.app.storage.path(f)) for f in data["files"]]
     result = await asyncio.to_thread(compute, files, spec_from_document(config), query.filters, query.as_of)
     summary = msgspec.json.encode(summary_document(database, result, config_version, data_version))

@@ -51,7 +51,7 @@ class Keys:
         """Every key a database's default view owns."""
         return [
             self.db(database, p)
-            for p in ("data", "config", "meta", "summary", "customers", "customer", "removed")
+            for p in ("data", "config", "meta", "summary", "customers", "customer", "removed", "error")
         ]
 
     def view(

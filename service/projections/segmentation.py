@@ -192,7 +192,7 @@ class SegmentationProjector:
                 log.exception("recomputing %s failed", database)
                 self.stats.errors += 1
                 self.stats.last_error = f"{database}: {type(exc).__name__}: {exc}"
-                docs["summary"] = {"database": database, "error": str(exc)}
+                docs["error"] = {"database": database, "error": f"{type(exc).__name__}: {exc}"}
             self.stats.recomputations += 1
             self.stats.recompute_seconds += time.perf_counter() - started
         return docs
@@ -203,7 +203,7 @@ class SegmentationProjector:
             pipe.delete(key)
         pipe.sadd(self.keys.databases, database)
         pipe.set(self.keys.db(database, "meta"), encode(docs["meta"]))
-        for part in ("data", "config", "summary"):
+        for part in ("data", "config", "summary", "error"):
             if docs.get(part) is not None:
                 pipe.set(self.keys.db(database, part), encode(docs[part]))
         rows = docs.get("customers")
