@@ -48,6 +48,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
+    try:
+        KeyStore(settings.data_dir / "keys.json", settings.api_keys)
+    except ValueError as exc:  # a malformed SEGMENTATION_API_KEYS: say so, without a traceback
+        print(f"segmentation: {exc}", file=sys.stderr)
+        return 2
     if args.command == "serve":
         return _serve(settings, args.host, args.port, projector=not args.no_projector)
     if args.command == "project":

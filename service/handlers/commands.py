@@ -288,7 +288,7 @@ class ThresholdSetController(Controller):
         return accepted(result)
 
     @patch(
-        "/{threshold_set_id:str}",
+        "/{id:str}",
         status_code=200,
         sync_to_thread=True,
         summary="Edit a threshold set",
@@ -298,19 +298,19 @@ class ThresholdSetController(Controller):
         self,
         request: Request[Any, Any, Any],
         database: str,
-        threshold_set_id: str,
+        id: str,  # the path names it {id} (http-api.md)
         data: ThresholdSetUpdate,
         if_match: IfMatch = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Response[Any]:
         ctx = command_context(request, data.reason, _encode(data))
         result = services(request).app.edit_threshold_set(
-            checked_database(database), threshold_set_id, given_fields(data), ctx
+            checked_database(database), id, given_fields(data), ctx
         )
         return accepted(result)
 
     @delete(
-        "/{threshold_set_id:str}",
+        "/{id:str}",
         status_code=200,
         sync_to_thread=True,
         summary="Delete a threshold set",
@@ -320,12 +320,10 @@ class ThresholdSetController(Controller):
         self,
         request: Request[Any, Any, Any],
         database: str,
-        threshold_set_id: str,
+        id: str,  # the path names it {id} (http-api.md)
         data: ReasonBody | None = Body(default=None),
         if_match: IfMatch = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Response[Any]:
         ctx = command_context(request, data.reason if data else None, _encode(data))
-        return accepted(
-            services(request).app.delete_threshold_set(checked_database(database), threshold_set_id, ctx)
-        )
+        return accepted(services(request).app.delete_threshold_set(checked_database(database), id, ctx))

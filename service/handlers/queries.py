@@ -109,7 +109,9 @@ class DatabaseController(Controller):
         column: str,
         search: str | None = Parameter(default=None, max_length=200),
         limit: int = Parameter(default=100, ge=1, le=10_000),
+        min_position: MinPosition = None,
     ) -> dict[str, Any]:
+        await services(request).read.wait_for(min_position)
         data = await services(request).read.require_data(checked_database(database))
         if column not in {c["name"] for c in data["columns"]}:
             raise NotFound(f"database {database!r} has no column {column!r}")
@@ -195,7 +197,7 @@ class SegmentationController(Controller):
             headers={"Content-Disposition": f'attachment; filename="{database}-customers.csv"'},
         )
 
-    @get("/customers/{code:str}", summary="One customer: metrics, segment, the rules that excluded it")
+    @get("/customers/{code:path}", summary="One customer: metrics, segment, the rules that excluded it")
     async def customer(
         self,
         request: Request[Any, Any, Any],
@@ -206,6 +208,7 @@ class SegmentationController(Controller):
         min_position: MinPosition = None,
     ) -> dict[str, Any]:
         svc = services(request)
+        code = code.removeprefix("/")  # a path parameter, so that codes may contain "/"
         query = await _view_query(svc, database, None, None, version, at, min_position)
         view = await resolve(svc, database, query)
         row = await _customer_row(svc, database, view, query, code)
@@ -496,6 +499,14 @@ _CSV_FIELDS = (
 )
 
 
+def _cell(value: Any) -> Any:
+    """Text that a spreadsheet would run as a formula is prefixed with an apostrophe (OWASP's
+    advice against CSV injection); numbers are written as they are."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 async def _csv_chunks(
     svc: Services, rows_key: str, segment: str | None, search: str | None
 ) -> AsyncIterator[str]:
@@ -514,7 +525,7 @@ async def _csv_chunks(
             and needle not in (row["name"] or "").casefold()
         ):
             continue
-        writer.writerow([row[f] for f in _CSV_FIELDS])
+        writer.writerow([_cell(row[f]) for f in _CSV_FIELDS])
         count += 1
         if count % 2000 == 0:
             yield buffer.getvalue()

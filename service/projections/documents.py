@@ -115,7 +115,7 @@ def summary_document(
         "thresholds": None
         if result.thresholds is None
         else {
-            metric: {"cuts": list(t.cuts), "source": t.source, "automatic": t.automatic}
+            metric: {"cuts": [_number(c) for c in t.cuts], "source": t.source, "automatic": t.automatic}
             for metric, t in result.thresholds.items()
         },
         "threshold_set": None
@@ -163,6 +163,11 @@ def encode_rows(rows: list[dict[str, Any]]) -> bytes:
     (``ReadModel.stream_rows``) without holding the whole array in memory."""
     encode = msgspec.json.encode
     return b"[" + b",\n".join(encode(row) for row in rows) + b"]"
+
+
+def _number(value: float) -> float | int:
+    """A cut point as JSON shows it best: 130, not 130.0; 0.25 stays 0.25."""
+    return int(value) if float(value).is_integer() else value
 
 
 def _iso(value: date | None) -> str | None:
