@@ -117,13 +117,9 @@ def _rebuild(settings: Settings) -> int:
         import redis
 
         from service.projections.keys import Keys
-        from service.projections.segmentation import SegmentationProjector
 
         assert runtime.app is not None and runtime.redis_url is not None
-        projector = SegmentationProjector(
-            runtime.app, redis.Redis.from_url(runtime.redis_url), Keys(settings.redis_prefix)
-        )
-        applied = rebuild(projector)
+        applied = rebuild(runtime.app, redis.Redis.from_url(runtime.redis_url), Keys(settings.redis_prefix))
         print(f"rebuilt the read model from {applied} events", flush=True)
     finally:
         runtime.stop()

@@ -71,6 +71,7 @@ async def resolve(svc: Services, database: str, query: ViewQuery) -> View:
     if query.version is not None and query.at is not None:
         raise NotFound("give version or at, not both")
     read = svc.read
+    keys = await read.keys()
     if query.default:
         config_raw, data_raw, summary, error = await read.many(database, "config", "data", "summary", "error")
         if error is not None:
@@ -86,7 +87,7 @@ async def resolve(svc: Services, database: str, query: ViewQuery) -> View:
         config = msgspec.json.decode(config_raw)
         return View(
             summary=summary,
-            rows_key=read.keys.db(database, "customers"),
+            rows_key=keys.db(database, "customers"),
             config=config,
             configuration_version=config["version"],
             data_version=msgspec.json.decode(data_raw)["data_version"],
@@ -107,7 +108,7 @@ async def resolve(svc: Services, database: str, query: ViewQuery) -> View:
         config_version, data_version = config["version"], data["data_version"]
         ttl = svc.settings.view_cache_ttl
 
-    key = read.keys.view(
+    key = keys.view(
         database, config_version, data_version, {"filters": query.filters, "as_of": str(query.as_of)}
     )
     summary, config_raw = await read.cached(key + ":summary"), await read.cached(key + ":config")

@@ -20,9 +20,26 @@ from service.projections.keys import Keys
 class ReadModel:
     """Reads the documents the projector wrote; every method is one or two Redis round trips."""
 
-    def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
+    def __init__(self, client: aioredis.Redis, control: Keys) -> None:
         self.redis = client
-        self.keys = keys
+        self.control = control
+        self._generation: tuple[float, Keys] | None = None
+
+    async def keys(self) -> Keys:
+        """The keys of the generation being served. Cached for a second: a rebuild's switch is
+        seen within a second, and the old generation outlives that by its grace period."""
+        now = time.monotonic()
+        if self._generation is not None and now - self._generation[0] < 1.0:
+            return self._generation[1]
+        generation = await self._call("get", self.control.current)
+        if generation is None:
+            raise ServiceUnavailable(
+                detail="the read model is being built from the event store; retry shortly",
+                headers={"Retry-After": "2"},
+            )
+        keys = self.control.at(generation.decode() if isinstance(generation, bytes) else generation)
+        self._generation = (now, keys)
+        return keys
 
     async def _call(self, command: str, *args: Any) -> Any:
         try:
@@ -34,7 +51,7 @@ class ReadModel:
 
     async def position(self) -> int:
         """The last event store position applied to the read model."""
-        return int(await self._call("get", self.keys.position) or 0)
+        return int(await self._call("get", (await self.keys()).position) or 0)
 
     async def wait_for(self, position: int | None, timeout: float = 5.0) -> None:
         """Return once the read model has applied ``position``; 503 after ``timeout`` seconds."""
@@ -51,12 +68,13 @@ class ReadModel:
 
     async def raw(self, database: str, part: str) -> bytes | None:
         """One stored document of a database, as JSON bytes."""
-        return await self._call("get", self.keys.db(database, part))  # type: ignore[no-any-return]
+        return await self._call("get", (await self.keys()).db(database, part))  # type: ignore[no-any-return]
 
     async def many(self, database: str, *parts: str) -> list[bytes | None]:
         """Several documents of a database read at once (one MGET), so they belong to one
         projector transaction."""
-        return await self._call("mget", [self.keys.db(database, p) for p in parts])  # type: ignore[no-any-return]
+        keys = await self.keys()
+        return await self._call("mget", [keys.db(database, p) for p in parts])  # type: ignore[no-any-return]
 
     async def exists(self, key: str) -> bool:
         """Whether a key is there."""
@@ -84,18 +102,19 @@ class ReadModel:
 
     async def database_names(self) -> list[str]:
         """Every database the read model knows, sorted."""
-        names = await self._call("smembers", self.keys.databases)
+        names = await self._call("smembers", (await self.keys()).databases)
         return sorted(n.decode() if isinstance(n, bytes) else n for n in names)
 
     async def customer(self, database: str, code: str) -> tuple[bytes | None, list[str]]:
         """A customer's row in the default view, and the active rules that remove it."""
-        row = await self._call("hget", self.keys.db(database, "customer"), code)
-        removed = await self._call("hget", self.keys.db(database, "removed"), code)
+        keys = await self.keys()
+        row = await self._call("hget", keys.db(database, "customer"), code)
+        removed = await self._call("hget", keys.db(database, "removed"), code)
         return row, ([] if removed is None else msgspec.json.decode(removed))
 
     async def audit(self, database: str) -> list[dict[str, Any]]:
         """The database's audit trail, oldest first."""
-        entries = await self._call("lrange", self.keys.db(database, "audit"), 0, -1)
+        entries = await self._call("lrange", (await self.keys()).db(database, "audit"), 0, -1)
         return [msgspec.json.decode(e) for e in entries]
 
     async def stream_rows(self, key: str, chunk: int = 1 << 20) -> AsyncIterator[dict[str, Any]]:
@@ -117,7 +136,7 @@ class ReadModel:
 
     async def global_audit(self) -> list[dict[str, Any]]:
         """Every database's audit trail in one, oldest first."""
-        entries = await self._call("lrange", self.keys.audit, 0, -1)
+        entries = await self._call("lrange", (await self.keys()).audit, 0, -1)
         return [msgspec.json.decode(e) for e in entries]
 
     async def cached(self, key: str) -> bytes | None:
@@ -130,6 +149,18 @@ class ReadModel:
         with contextlib.suppress(RedisError, OSError):
             await self.redis.set(key, value, ex=ttl)
 
+    async def rebuilding(self) -> bool:
+        """Whether the read model is being rebuilt after Redis lost it."""
+        try:
+            return bool(await self.redis.exists(self.control.rebuilding))
+        except (RedisError, OSError):
+            return False
+
+    async def stats(self) -> dict[str, float]:
+        """The projectors' counters."""
+        raw = await self._call("hgetall", self.control.stats)
+        return {(k.decode() if isinstance(k, bytes) else k): float(v) for k, v in raw.items()}
+
     async def ping(self) -> bool:
         """Whether Redis answers."""
         try:
@@ -140,6 +171,6 @@ class ReadModel:
     async def projector_alive(self) -> bool:
         """Whether a projector has reported in the last few seconds."""
         try:
-            return bool(await self.redis.exists(self.keys.heartbeat))
+            return bool(await self.redis.exists(self.control.heartbeat))
         except (RedisError, OSError):
             return False

@@ -12,6 +12,7 @@ projector polls ``select_notifications`` from a thread of its own.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -35,7 +36,7 @@ from service.projections.documents import (
     spec_from_document,
     summary_document,
 )
-from service.projections.keys import Keys
+from service.projections.keys import Keys, new_generation
 from service.segmentation import compute, removal_matches
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,12 @@ class ProjectorStats:
 
 
 class SegmentationProjector:
-    """Applies the notification log to the Redis read model, in batches."""
+    """Applies the notification log to the Redis read model, in batches.
+
+    A projector follows the generation named by ``current`` (creating one, and rebuilding it from
+    the start, when Redis has lost the read model), or writes one fixed ``generation`` (a
+    rebuild beside the served one).
+    """
 
     def __init__(
         self,
@@ -66,13 +72,35 @@ class SegmentationProjector:
         client: redis.Redis,
         keys: Keys,
         batch_size: int = 1000,
+        generation: str | None = None,
     ) -> None:
         self.app = app
         self.redis = client
-        self.keys = keys
+        self.control = keys
+        self.fixed = generation
         self.batch_size = batch_size
         self.stats = ProjectorStats()
         self._databases: dict[UUID, str] = {}
+
+    @property
+    def keys(self) -> Keys:
+        """The keys of the generation this projector writes now."""
+        if self.fixed is not None:
+            return self.control.at(self.fixed)
+        generation = self.redis.get(self.control.current)
+        if generation is None:
+            return self.control.at(self._start_generation())
+        return self.control.at(_text(generation))
+
+    def _start_generation(self) -> str:
+        """Redis has no read model (new, flushed or restarted empty): start a generation and
+        mark it as rebuilding until it has caught up with the event store."""
+        generation = new_generation()
+        if self.redis.set(self.control.current, generation, nx=True):
+            self.redis.set(self.control.rebuilding, generation)
+            log.warning("no read model in Redis: rebuilding generation %s from the event store", generation)
+            return generation
+        return _text(self.redis.get(self.control.current) or generation)
 
     def position(self) -> int:
         """The last position applied to the read model (0 when empty)."""
@@ -85,8 +113,9 @@ class SegmentationProjector:
             start=start, limit=self.batch_size, inclusive_of_start=False
         )
         if not notifications:
+            self._finish_rebuild(start)
             return 0
-        return self.apply(notifications)
+        return self.apply(notifications, after=start)
 
     def catch_up(self) -> int:
         """Apply everything up to the event store's head; returns how many were applied."""
@@ -96,37 +125,85 @@ class SegmentationProjector:
         return total
 
     def run(self, stop: threading.Event, poll_interval: float = 0.1) -> None:
-        """Follow the notification log until ``stop`` is set; survives Redis and store outages."""
-        while not stop.is_set():
-            try:
-                self.redis.set(self.keys.heartbeat, str(time.time()), ex=5)
-                if self.run_once() == 0:
-                    stop.wait(poll_interval)
-            except Exception as exc:  # keep following after any outage; the log says why
-                self.stats.errors += 1
-                self.stats.last_error = f"{type(exc).__name__}: {exc}"
-                log.exception("projector error; retrying")
-                stop.wait(max(poll_interval, 1.0))
+        """Follow the notification log until ``stop`` is set; survives Redis and store outages.
 
-    def apply(self, notifications: Sequence[Any]) -> int:
-        """Apply one batch in one Redis transaction; notifications already applied are refused."""
+        On PostgreSQL a subscription (LISTEN/NOTIFY) wakes the projector as soon as events are
+        recorded; the SQLite recorder has none, so there the projector polls.
+        """
+        wake = threading.Event()
+        subscription = self._subscribe(wake)
+        idle_wait = 1.0 if subscription is not None else poll_interval
+        try:
+            while not stop.is_set():
+                try:
+                    self.redis.set(self.control.heartbeat, str(time.time()), ex=5)
+                    wake.clear()
+                    if self.run_once() == 0:
+                        wake.wait(idle_wait)
+                except Exception as exc:  # keep following after any outage; the log says why
+                    self.stats.errors += 1
+                    self.stats.last_error = f"{type(exc).__name__}: {exc}"
+                    log.warning("projector: %s; retrying", self.stats.last_error)
+                    stop.wait(max(poll_interval, 1.0))
+        finally:
+            if subscription is not None:
+                subscription.stop()
+
+    def _subscribe(self, wake: threading.Event) -> Any:
+        """A subscription that sets ``wake`` on every new event, where the recorder has one."""
+        try:
+            subscription = self.app.recorder.subscribe(gt=self.app.recorder.max_notification_id())
+        except NotImplementedError:
+            return None
+
+        def follow() -> None:
+            with contextlib.suppress(Exception), subscription:
+                for _ in subscription:
+                    wake.set()
+
+        threading.Thread(target=follow, name="segmentation-subscription", daemon=True).start()
+        return subscription
+
+    def apply(self, notifications: Sequence[Any], after: int | None = None) -> int:
+        """Apply one batch in one Redis transaction; notifications already applied are refused.
+
+        ``after`` is the position the batch was read from: if the generation has moved since
+        (another projector, or a switch to a rebuilt generation), nothing is applied and the
+        caller reads again, so no event can be skipped.
+        """
         with self.redis.pipeline() as pipe:
             while True:
                 try:
-                    pipe.watch(self.keys.position)
-                    current = int(pipe.get(self.keys.position) or 0)
+                    if self.fixed is None:
+                        pipe.watch(self.control.current)
+                    keys = self.keys
+                    pipe.watch(keys.position)
+                    current = int(pipe.get(keys.position) or 0)
+                    if after is not None and current != after:
+                        pipe.unwatch()
+                        return 0
                     fresh = [n for n in notifications if n.id > current]
                     if not fresh:
                         pipe.unwatch()
                         return 0
                     touched, audit = self._touched(fresh)
-                    documents = {db: self._documents(pipe, db, versions) for db, versions in touched.items()}
+                    started = time.perf_counter()
+                    documents = {
+                        db: self._documents(pipe, keys, db, versions) for db, versions in touched.items()
+                    }
+                    seconds = time.perf_counter() - started
                     pipe.multi()
                     for database, docs in documents.items():
-                        self._write(pipe, database, docs)
-                        pipe.rpush(self.keys.db(database, "audit"), *audit[database])
-                    pipe.rpush(self.keys.audit, *[entry for entries in audit.values() for entry in entries])
-                    pipe.set(self.keys.position, fresh[-1].id)
+                        self._write(pipe, keys, database, docs)
+                        pipe.rpush(keys.db(database, "audit"), *audit[database])
+                    everything = [entry for entries in audit.values() for entry in entries]
+                    if everything:
+                        pipe.rpush(keys.audit, *everything)
+                    pipe.set(keys.position, fresh[-1].id)
+                    pipe.hincrby(self.control.stats, "events", len(fresh))
+                    pipe.hincrby(self.control.stats, "batches", 1)
+                    pipe.hincrby(self.control.stats, "recomputations", len(touched))
+                    pipe.hincrbyfloat(self.control.stats, "recompute_seconds", seconds)
                     pipe.execute()
                 except redis.WatchError:
                     continue  # another projector moved the position: re-read and refuse what it did
@@ -134,6 +211,19 @@ class SegmentationProjector:
                 self.stats.batches += 1
                 self.stats.touched = sorted(touched)
                 return len(fresh)
+
+    def _finish_rebuild(self, position: int) -> None:
+        """A generation rebuilt after a loss is served normally once it has caught up."""
+        if self.fixed is None and self.redis.get(self.control.rebuilding) is not None:
+            generation = self.keys.generation
+            if position >= self.app.head_position():
+                with self.redis.pipeline() as pipe:
+                    pipe.watch(self.control.rebuilding)
+                    if _text(pipe.get(self.control.rebuilding) or b"") == generation:
+                        pipe.multi()
+                        pipe.delete(self.control.rebuilding)
+                        with contextlib.suppress(redis.WatchError):
+                            pipe.execute()
 
     def _touched(
         self, notifications: Sequence[Any]
@@ -165,9 +255,9 @@ class SegmentationProjector:
             self._databases[originator] = database
         return self._databases[originator]
 
-    def _documents(self, pipe: Any, database: str, versions: dict[str, int]) -> dict[str, Any]:
+    def _documents(self, pipe: Any, keys: Keys, database: str, versions: dict[str, int]) -> dict[str, Any]:
         """Every document of one database at the versions the batch ends on."""
-        meta = msgspec.json.decode(pipe.get(self.keys.db(database, "meta")) or b"{}")
+        meta = msgspec.json.decode(pipe.get(keys.db(database, "meta")) or b"{}")
         config_version = versions.get("config", meta.get("configuration_version", 0))
         data_version = versions.get("data", meta.get("data_version", 0))
         sales = self.app.sales_database(database, version=data_version) if data_version else None
@@ -180,7 +270,6 @@ class SegmentationProjector:
             else None,
         }
         if docs["config"] is not None and docs["data"] is not None and docs["data"]["files"]:
-            started = time.perf_counter()
             try:
                 files = [str(self.app.storage.path(f)) for f in docs["data"]["files"]]
                 spec = spec_from_document(docs["config"])
@@ -194,34 +283,77 @@ class SegmentationProjector:
                 self.stats.last_error = f"{database}: {type(exc).__name__}: {exc}"
                 docs["error"] = {"database": database, "error": f"{type(exc).__name__}: {exc}"}
             self.stats.recomputations += 1
-            self.stats.recompute_seconds += time.perf_counter() - started
         return docs
 
-    def _write(self, pipe: Any, database: str, docs: dict[str, Any]) -> None:
+    def _write(self, pipe: Any, keys: Keys, database: str, docs: dict[str, Any]) -> None:
         encode = msgspec.json.encode
-        for key in self.keys.database_parts(database):
+        for key in keys.database_parts(database):
             pipe.delete(key)
-        pipe.sadd(self.keys.databases, database)
-        pipe.set(self.keys.db(database, "meta"), encode(docs["meta"]))
+        pipe.sadd(keys.databases, database)
+        pipe.set(keys.db(database, "meta"), encode(docs["meta"]))
         for part in ("data", "config", "summary", "error"):
             if docs.get(part) is not None:
-                pipe.set(self.keys.db(database, part), encode(docs[part]))
+                pipe.set(keys.db(database, part), encode(docs[part]))
         rows = docs.get("customers")
         if rows is not None:
-            pipe.set(self.keys.db(database, "customers"), encode_rows(rows))
+            pipe.set(keys.db(database, "customers"), encode_rows(rows))
             if rows:
-                pipe.hset(self.keys.db(database, "customer"), mapping={r["code"]: encode(r) for r in rows})
+                pipe.hset(keys.db(database, "customer"), mapping={r["code"]: encode(r) for r in rows})
         removed = docs.get("removed")
         if removed:
             pipe.hset(
-                self.keys.db(database, "removed"),
+                keys.db(database, "removed"),
                 mapping={code: encode(list(rules)) for code, rules in removed.items()},
             )
 
 
-def rebuild(projector: SegmentationProjector) -> int:
-    """Empty this deployment's read model and replay every event; returns events applied."""
-    client = projector.redis
-    for key in client.scan_iter(match=projector.keys.pattern, count=1000):
-        client.delete(key)
-    return projector.catch_up()
+def rebuild(
+    app: SegmentationApplication, client: redis.Redis, control: Keys, grace_seconds: float = 2.0
+) -> int:
+    """Rebuild the read model without downtime; returns the events the new generation applied.
+
+    A new generation is written beside the served one until it has caught up with the event
+    store; then ``current`` switches to it in one transaction (only if nothing was recorded in
+    between), readers move over within their one-second generation cache, and the old
+    generation is deleted after ``grace_seconds``.
+    """
+    generation = new_generation()
+    builder = SegmentationProjector(app, client, control, generation=generation)
+    applied = 0
+    old: Any = None
+    with client.pipeline() as pipe:
+        while True:
+            applied += builder.catch_up()
+            try:
+                pipe.watch(control.current, control.at(generation).position)
+                old = pipe.get(control.current)
+                if int(pipe.get(control.at(generation).position) or 0) < app.head_position():
+                    pipe.unwatch()
+                    continue
+                pipe.multi()
+                pipe.set(control.current, generation)
+                pipe.delete(control.rebuilding)
+                pipe.execute()
+                break
+            except redis.WatchError:
+                continue
+    if old is not None and _text(old) != generation:
+        time.sleep(grace_seconds)
+        drop_generation(client, control.at(_text(old)))
+    return applied
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def drop_generation(client: redis.Redis, keys: Keys) -> None:
+    """Delete every key of one generation."""
+    batch: list[bytes] = []
+    for key in client.scan_iter(match=keys.pattern, count=1000):
+        batch.append(key)
+        if len(batch) >= 1000:
+            client.delete(*batch)
+            batch.clear()
+    if batch:
+        client.delete(*batch)
