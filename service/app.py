@@ -7,6 +7,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -37,8 +38,10 @@ from service.handlers.commands import (
 from service.handlers.common import Services
 from service.handlers.errors import EXCEPTION_HANDLERS, PROBLEM_JSON
 from service.handlers.health import HealthController
+from service.handlers.metrics import MetricsController, count_requests
 from service.handlers.queries import DatabaseController, SegmentationController
 from service.handlers.schemas import Problem
+from service.logs import configure_logging
 from service.projections.keys import Keys
 from service.projections.reader import ReadModel
 from service.projections.segmentation import SegmentationProjector
@@ -67,10 +70,18 @@ class Runtime:
         self._thread: threading.Thread | None = None
 
     def start(self, run_projector: bool) -> None:
-        """Start Redis if needed, open the event store, and start the projector thread."""
+        """Start Redis if needed, open the event store, and start the projector thread.
+
+        Without ``REDIS_URL``, the embedded server another process of this data directory runs
+        (``serve``) is used if it answers, so ``project`` and ``rebuild`` work on its read model;
+        otherwise this process starts one and notes its URL in the data directory.
+        """
+        if self.redis_url is None:
+            self.redis_url = _running_embedded(self.settings.data_dir)
         if self.redis_url is None:
             self.embedded = EmbeddedRedis(self.settings.data_dir / "redis")
             self.redis_url = self.embedded.start()
+            (self.settings.data_dir / "redis" / "url").write_text(self.redis_url)
             log.info("embedded Redis at %s", self.redis_url)
         self.app = build_application(self.settings)
         if run_projector:
@@ -94,12 +105,28 @@ class Runtime:
         if self.app is not None:
             self.app.close()
         if self.embedded is not None:
+            (self.settings.data_dir / "redis" / "url").unlink(missing_ok=True)
             self.embedded.stop()
+
+
+def _running_embedded(data_dir: Path) -> str | None:
+    """The URL of an embedded Redis another process started for this data directory, if alive."""
+    note = data_dir / "redis" / "url"
+    if not note.exists():
+        return None
+    url = note.read_text().strip()
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        return None
+    return url
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
     """The Litestar app; nothing connects until its lifespan starts."""
     settings = settings or Settings.from_env()
+    if settings.log_format == "json":  # worker processes configure their own logging
+        configure_logging("json")
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -124,6 +151,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app = Litestar(
         route_handlers=[
             HealthController,
+            MetricsController,
             ImportController,
             ConfigurationController,
             RemovalController,
@@ -135,6 +163,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[count_requests],
         openapi_config=OpenAPIConfig(
             title="Customer segmentation",
             version="0.1.0",

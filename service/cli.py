@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
 import sys
 import threading
 
 from service.auth import ROLES, KeyStore
+from service.logs import configure_logging
 from service.settings import Settings
 
 
@@ -21,6 +21,12 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--no-projector", action="store_true", help="run the API only")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="API worker processes; the projector then runs once, in the supervising process",
+    )
 
     commands.add_parser("project", help="run the projector alone, following the event store")
     commands.add_parser("rebuild", help="empty the read model and replay every event")
@@ -46,15 +52,15 @@ def main(argv: list[str] | None = None) -> int:
 
         write_rows(args.rows, args.customers, args.out, seed=args.seed)
         return 0
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
+    configure_logging(settings.log_format)
     try:
         KeyStore(settings.data_dir / "keys.json", settings.api_keys)
     except ValueError as exc:  # a malformed SEGMENTATION_API_KEYS: say so, without a traceback
         print(f"segmentation: {exc}", file=sys.stderr)
         return 2
     if args.command == "serve":
-        return _serve(settings, args.host, args.port, projector=not args.no_projector)
+        return _serve(settings, args.host, args.port, projector=not args.no_projector, workers=args.workers)
     if args.command == "project":
         return _project(settings)
     if args.command == "rebuild":
@@ -73,12 +79,13 @@ def main(argv: list[str] | None = None) -> int:
     return 2  # pragma: no cover - argparse requires a command
 
 
-def _serve(settings: Settings, host: str, port: int, projector: bool) -> int:
+def _serve(settings: Settings, host: str, port: int, projector: bool, workers: int = 1) -> int:
     import dataclasses
+    import os
 
     import uvicorn
 
-    from service.app import create_app
+    from service.app import Runtime, create_app
 
     store = KeyStore(settings.data_dir / "keys.json", settings.api_keys)
     if len(store) == 0:
@@ -88,8 +95,22 @@ def _serve(settings: Settings, host: str, port: int, projector: bool) -> int:
             f"  {key}\n",
             flush=True,
         )
-    settings = dataclasses.replace(settings, projector=projector)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    if workers <= 1:
+        settings = dataclasses.replace(settings, projector=projector)
+        uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
+        return 0
+    # Several workers: Redis (embedded if need be) and the one projector live in this
+    # supervising process; the workers are stateless API processes that find them by REDIS_URL.
+    runtime = Runtime(settings)
+    runtime.start(run_projector=projector)
+    try:
+        os.environ["REDIS_URL"] = runtime.redis_url or ""
+        os.environ["SEGMENTATION_PROJECTOR"] = "0"
+        uvicorn.run(
+            "service.app:create_app", factory=True, host=host, port=port, workers=workers, log_config=None
+        )
+    finally:
+        runtime.stop()
     return 0
 
 

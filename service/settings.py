@@ -49,6 +49,9 @@ class Settings:
     view_cache_ttl: int = 86_400
     """``SEGMENTATION_VIEW_CACHE_TTL``: seconds a computed filtered view stays cached in Redis."""
 
+    log_format: str = "text"
+    """``SEGMENTATION_LOG_FORMAT``: ``text`` lines, or ``json`` (one object per line)."""
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read every setting from ``environ`` (default: the process environment)."""
@@ -64,6 +67,7 @@ class Settings:
             poll_interval=float(env.get("SEGMENTATION_POLL_INTERVAL", "0.1")),
             max_upload_bytes=int(env.get("SEGMENTATION_MAX_UPLOAD_BYTES", str(2 * 1024**3))),
             view_cache_ttl=int(env.get("SEGMENTATION_VIEW_CACHE_TTL", "86400")),
+            log_format=env.get("SEGMENTATION_LOG_FORMAT", "text").lower(),
         )
 
     def application_env(self) -> dict[str, str]:

@@ -8,7 +8,7 @@ from typing import Any
 from litestar import Controller, Request, Response, get
 
 from service.handlers.common import services
-from service.handlers.errors import problem
+from service.handlers.errors import ServiceUnavailable, problem
 
 
 class HealthController(Controller):
@@ -34,7 +34,15 @@ class HealthController(Controller):
         if not await svc.read.ping():
             problems.append("redis: not answering")
         else:
-            position = await svc.read.position()
+            try:
+                position = await svc.read.position()
+            except ServiceUnavailable:
+                problems.append("read model: not built yet")
+            if await svc.read.rebuilding():
+                problems.append(
+                    "read model: rebuilding from the event store after Redis lost it "
+                    f"(at {position} of {head})"
+                )
             if not await svc.read.projector_alive():
                 problems.append("projector: not running (no heartbeat in the last 5 s)")
         body = {
