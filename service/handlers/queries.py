@@ -348,7 +348,7 @@ class SegmentationController(Controller):
         svc = services(request)
         checked_database(database)
         await svc.read.wait_for(min_position)
-        config_raw, data_raw = await svc.read.many(database, "config", "data")
+        _, (config_raw, data_raw) = await svc.read.many(database, "config", "data")
         if config_raw is None or data_raw is None:
             await svc.read.require_config(database)
             raise NotFound(f"database {database!r} is not configured")

@@ -71,9 +71,10 @@ async def resolve(svc: Services, database: str, query: ViewQuery) -> View:
     if query.version is not None and query.at is not None:
         raise NotFound("give version or at, not both")
     read = svc.read
-    keys = await read.keys()
     if query.default:
-        config_raw, data_raw, summary, error = await read.many(database, "config", "data", "summary", "error")
+        keys, (config_raw, data_raw, summary, error) = await read.many(
+            database, "config", "data", "summary", "error"
+        )
         if error is not None:
             log.error(
                 "segmentation of %s failed in the projector: %s", database, error.decode(errors="replace")
@@ -93,13 +94,14 @@ async def resolve(svc: Services, database: str, query: ViewQuery) -> View:
             data_version=msgspec.json.decode(data_raw)["data_version"],
         )
     if query.historical:
+        keys = await read.keys()
         config_version, data_version, _ = await asyncio.to_thread(
             svc.app.versions_at, database, query.version, query.at
         )
         config = data = None
         ttl = REPLAY_TTL
     else:
-        config_raw, data_raw = await read.many(database, "config", "data")
+        keys, (config_raw, data_raw) = await read.many(database, "config", "data")
         if config_raw is None or data_raw is None:
             await read.require_config(database)
             raise NotFound(f"database {database!r} is not configured")

@@ -16,6 +16,18 @@ from service.aggregates.errors import NotFound
 from service.handlers.errors import ReadModelBehind, ServiceUnavailable
 from service.projections.keys import Keys
 
+#: GET the current generation, then MGET documents of one database in it, atomically.
+_MANY = """
+local generation = redis.call('GET', KEYS[1])
+if not generation then return nil end
+local root = ARGV[1] .. ':' .. generation .. ':db:' .. ARGV[2] .. ':'
+local out = {generation}
+for i = 3, #ARGV do
+  out[#out + 1] = redis.call('GET', root .. ARGV[i])
+end
+return out
+"""
+
 
 class ReadModel:
     """Reads the documents the projector wrote; every method is one or two Redis round trips."""
@@ -24,6 +36,7 @@ class ReadModel:
         self.redis = client
         self.control = control
         self._generation: tuple[float, Keys] | None = None
+        self._many_script = client.register_script(_MANY)
 
     async def keys(self) -> Keys:
         """The keys of the generation being served. Cached for a second: a rebuild's switch is
@@ -43,6 +56,11 @@ class ReadModel:
 
     async def _call(self, command: str, *args: Any) -> Any:
         try:
+            if command == "evalsha_many":
+                database, parts = args
+                return await self._many_script(
+                    keys=[self.control.current], args=[self.control.control, database, *parts]
+                )
             return await getattr(self.redis, command)(*args)
         except (RedisError, OSError) as exc:
             raise ServiceUnavailable(
@@ -70,11 +88,20 @@ class ReadModel:
         """One stored document of a database, as JSON bytes."""
         return await self._call("get", (await self.keys()).db(database, part))  # type: ignore[no-any-return]
 
-    async def many(self, database: str, *parts: str) -> list[bytes | None]:
-        """Several documents of a database read at once (one MGET), so they belong to one
-        projector transaction."""
-        keys = await self.keys()
-        return await self._call("mget", [keys.db(database, p) for p in parts])  # type: ignore[no-any-return]
+    async def many(self, database: str, *parts: str) -> tuple[Keys, list[bytes | None]]:
+        """Several documents of a database, read in one round trip together with the generation
+        they belong to (a Lua script: atomic with a projector's transaction and with a switch of
+        generation). The generation read also refreshes the reader's cached one."""
+        result = await self._call("evalsha_many", database, parts)
+        if result is None:
+            raise ServiceUnavailable(
+                detail="the read model is being built from the event store; retry shortly",
+                headers={"Retry-After": "2"},
+            )
+        generation, *values = result
+        keys = self.control.at(generation.decode() if isinstance(generation, bytes) else generation)
+        self._generation = (time.monotonic(), keys)
+        return keys, values
 
     async def exists(self, key: str) -> bool:
         """Whether a key is there."""

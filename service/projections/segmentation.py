@@ -196,7 +196,10 @@ class SegmentationProjector:
                     for database, docs in documents.items():
                         self._write(pipe, keys, database, docs)
                         pipe.rpush(keys.db(database, "audit"), *audit[database])
-                    everything = [entry for entries in audit.values() for entry in entries]
+                    # Across databases the trail keeps position order, whatever the batch size.
+                    everything = sorted(
+                        (entry for entries in audit.values() for entry in entries), key=_audit_position
+                    )
                     if everything:
                         pipe.rpush(keys.audit, *everything)
                     pipe.set(keys.position, fresh[-1].id)
@@ -341,6 +344,10 @@ def rebuild(
         time.sleep(grace_seconds)
         drop_generation(client, control.at(_text(old)))
     return applied
+
+
+def _audit_position(entry: bytes) -> int:
+    return int(msgspec.json.decode(entry)["position"])
 
 
 def _text(value: bytes | str) -> str:

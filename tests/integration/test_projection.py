@@ -18,6 +18,8 @@ from service.projections.keys import Keys
 from service.projections.segmentation import SegmentationProjector, rebuild
 from service.settings import Settings
 from tests.integration.conftest import SMALL_CONFIG, new_database, write_csv
+from tests.integration.readmodel import rebuilt_from_scratch
+from tests.integration.readmodel import snapshot as _snapshot
 
 
 def _configured(app: SegmentationApplication, tmp_path: Path) -> str:
@@ -31,37 +33,6 @@ def _doc(client: redis.Redis, keys: Keys, database: str, part: str) -> dict:  # 
     raw = client.get(keys.db(database, part))
     assert raw is not None, part
     return msgspec.json.decode(raw)  # type: ignore[no-any-return]
-
-
-def _snapshot(client: redis.Redis, keys: Keys) -> dict[bytes, object]:
-    """Every key of a generation with its value (hashes and lists in full), named without the
-    generation, for comparing two read models."""
-    found: dict[bytes, object] = {}
-    root = keys.root.encode()
-    for key in sorted(client.scan_iter(match=keys.pattern)):
-        kind = client.type(key)
-        name = key.replace(root, b"")
-        if kind == b"string":
-            value: object = client.get(key)
-            if key.endswith(b":summary"):
-                value = {k: v for k, v in msgspec.json.decode(value).items() if k != "computed_at"}  # type: ignore[arg-type]
-            found[name] = value
-        elif kind == b"hash":
-            found[name] = client.hgetall(key)
-        elif kind == b"list":
-            found[name] = client.lrange(key, 0, -1)
-        elif kind == b"set":
-            found[name] = client.smembers(key)
-    return found
-
-
-def rebuilt_from_scratch(
-    app: SegmentationApplication, client: redis.Redis, prefix: str
-) -> dict[bytes, object]:
-    """The read model a fresh projector builds from the whole event store, for comparison."""
-    fresh = SegmentationProjector(app, client, Keys(prefix + "-fresh"))
-    fresh.catch_up()
-    return _snapshot(client, fresh.keys)
 
 
 def test_projects_the_default_view(
