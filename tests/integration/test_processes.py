@@ -5,6 +5,10 @@ After each test the read model served equals one rebuilt from scratch, compared 
 
 from __future__ import annotations
 
+import random
+import signal
+import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,12 +18,13 @@ import httpx
 import redis
 
 from service.app import build_application
+from service.application import Context
 from service.projections.keys import Keys
 from service.projections.segmentation import SegmentationProjector
 from service.redis_server import EmbeddedRedis
 from service.settings import Settings
 from tests.conftest import ADMIN, ADMIN_B, ANALYST
-from tests.integration.conftest import SMALL_CONFIG, SMALL_CSV
+from tests.integration.conftest import SMALL_CONFIG, SMALL_CSV, write_csv
 from tests.integration.processes import free_port, serving, start, stop, wait_until
 from tests.integration.readmodel import live, rebuilt_from_scratch
 
@@ -239,3 +244,57 @@ def test_serve_with_two_workers_answers_and_projects(sqlite_settings: Settings) 
         ]
         assert {a.status_code for a in answers} == {200}
         assert "segmentation_http_requests_total" in api.get("/metrics").text
+
+
+def test_a_projector_killed_at_random_moments_loses_and_repeats_nothing(
+    settings: Settings, redis_client: redis.Redis
+) -> None:
+    app = build_application(settings)
+    try:
+        databases = [f"db-{uuid.uuid4().hex[:6]}" for _ in range(3)]
+        for database in databases:
+            app.import_batch(
+                database, write_csv(settings.data_dir.parent), "csv", "append", None, Context("a")
+            )
+            app.configure(database, SMALL_CONFIG, Context("a"))
+        done = threading.Event()
+
+        def commands() -> None:
+            for i in range(60):
+                app.remove_customers(databases[i % 3], "region", [f"R{i}"], None, Context("bob", f"#{i}"))
+            done.set()
+
+        writer = threading.Thread(target=commands)
+        writer.start()
+        chance = random.Random(7)
+        while not done.is_set():
+            projector = start(settings, "project")
+            time.sleep(chance.uniform(0.2, 0.8))
+            projector.send_signal(signal.SIGKILL)
+            projector.wait(timeout=10)
+        writer.join()
+        projector = start(settings, "project")
+        try:
+            wait_until(
+                lambda: (
+                    int(
+                        redis_client.get(
+                            Keys(settings.redis_prefix, _current(redis_client, settings)).position
+                        )
+                        or 0
+                    )
+                    >= app.head_position()
+                )
+            )
+        finally:
+            stop(projector)
+        assert live(redis_client, settings.redis_prefix) == rebuilt_from_scratch(
+            app, redis_client, settings.redis_prefix
+        )
+    finally:
+        app.close()
+
+
+def _current(client: redis.Redis, settings: Settings) -> str:
+    generation = client.get(Keys(settings.redis_prefix).current)
+    return generation.decode() if generation else "none"
