@@ -36,6 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     add = key_commands.add_parser("add", help="create a key and print it once")
     add.add_argument("user")
     add.add_argument("role", choices=ROLES)
+    add.add_argument(
+        "--restrict",
+        action="append",
+        default=[],
+        metavar="COLUMN=VALUE[,VALUE]",
+        help="see only rows whose COLUMN is one of the values (repeat for more columns)",
+    )
     key_commands.add_parser("list", help="list stored keys (ids, users, roles; never secrets)")
     revoke = key_commands.add_parser("revoke", help="revoke a stored key by its id")
     revoke.add_argument("key_id", help="the id shown by 'keys list' (the part of a key before the dot)")
@@ -68,15 +75,30 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "keys":
         store = KeyStore(settings.data_dir / "keys.json", settings.api_keys)
         if args.keys_command == "add":
-            print(store.add(args.user, args.role))
+            try:
+                print(store.add(args.user, args.role, _restrictions(args.restrict) or None))
+            except ValueError as exc:
+                print(f"segmentation: {exc}", file=sys.stderr)
+                return 2
         elif args.keys_command == "list":
             for entry in store.listing():
-                print(f"{entry['id']}\t{entry['user']}\t{entry['role']}")
+                limits = "; ".join(f"{c}={','.join(v)}" for c, v in entry["restrictions"].items())
+                print(f"{entry['id']}\t{entry['user']}\t{entry['role']}\t{limits}")
         elif not store.revoke(args.key_id):
             print(f"no stored key with id {args.key_id}", file=sys.stderr)
             return 1
         return 0
     return 2  # pragma: no cover - argparse requires a command
+
+
+def _restrictions(items: list[str]) -> dict[str, list[str]]:
+    restrictions: dict[str, list[str]] = {}
+    for item in items:
+        column, sep, values = item.partition("=")
+        if not sep or not column or not values:
+            raise SystemExit(f"segmentation: --restrict takes COLUMN=VALUE[,VALUE], not {item!r}")
+        restrictions.setdefault(column, []).extend(v for v in values.split(",") if v)
+    return restrictions
 
 
 def _serve(settings: Settings, host: str, port: int, projector: bool, workers: int = 1) -> int:

@@ -9,8 +9,9 @@ from typing import Annotated, Any
 from litestar import Controller, Request, get
 from litestar.params import Parameter, QueryParameter
 
-from service.handlers.common import AUDITOR, checked_database, services
+from service.handlers.common import AUDITOR, checked_database, identity, services
 from service.handlers.queries import At, MinPosition
+from service.handlers.restrict import redact_values, visible_codes
 
 EventType = Annotated[
     str | None, QueryParameter(name="type", description="An event type, e.g. CustomersRemoved")
@@ -40,6 +41,13 @@ def _page(
     return {"total": len(selected), "items": selected[offset : offset + limit]}
 
 
+def _redact_entry(entry: dict[str, Any], visible: set[str] | None) -> dict[str, Any]:
+    """An audit entry whose code rule names only customers the reader may see."""
+    if entry["type"] != "CustomersRemoved":
+        return entry
+    return {**entry, "details": redact_values(entry["details"], visible)}
+
+
 def _utc(instant: datetime | None) -> datetime | None:
     return instant.replace(tzinfo=UTC) if instant is not None and instant.tzinfo is None else instant
 
@@ -64,10 +72,14 @@ class AuditController(Controller):
         offset: int = Parameter(default=0, ge=0),
         min_position: MinPosition = None,
     ) -> dict[str, Any]:
-        read = services(request).read
-        await read.wait_for(min_position)
-        await read.require_data(checked_database(database))
-        return _page(await read.audit(database), actor, event_type, since, until, limit, offset)
+        svc = services(request)
+        await svc.read.wait_for(min_position)
+        await svc.read.require_data(checked_database(database))
+        entries = await svc.read.audit(database)
+        visible = await visible_codes(svc, database, identity(request).restriction)
+        if visible is not None:
+            entries = [_redact_entry(e, visible) for e in entries]
+        return _page(entries, actor, event_type, since, until, limit, offset)
 
     @get("/exclusions", summary="Who excluded which customers, when and why")
     async def exclusions(
@@ -81,6 +93,12 @@ class AuditController(Controller):
         checked_database(database)
         await svc.read.wait_for(min_position)
         rules = await asyncio.to_thread(svc.app.exclusions, database, _utc(at))
+        visible = await visible_codes(svc, database, identity(request).restriction)
+        if visible is not None:
+            rules = [
+                {**redact_values(rule, visible), "customers": [c for c in rule["customers"] if c in visible]}
+                for rule in rules
+            ]
         return {
             "database": database,
             "at": None if at is None else _utc(at).isoformat(),  # type: ignore[union-attr]
@@ -126,6 +144,14 @@ class GlobalAuditController(Controller):
         offset: int = Parameter(default=0, ge=0),
         min_position: MinPosition = None,
     ) -> dict[str, Any]:
-        read = services(request).read
-        await read.wait_for(min_position)
-        return _page(await read.global_audit(), actor, event_type, since, until, limit, offset)
+        svc = services(request)
+        await svc.read.wait_for(min_position)
+        entries = await svc.read.global_audit()
+        restriction = identity(request).restriction
+        if restriction:
+            visible: dict[str, set[str] | None] = {}
+            for entry in entries:
+                if entry["database"] not in visible:
+                    visible[entry["database"]] = await visible_codes(svc, entry["database"], restriction)
+            entries = [_redact_entry(e, visible[e["database"]]) for e in entries]
+        return _page(entries, actor, event_type, since, until, limit, offset)

@@ -24,11 +24,13 @@ from service.handlers.common import (
     accepted,
     checked_database,
     command_context,
+    identity,
     raw_json,
     services,
     strict_body,
 )
 from service.handlers.queries import At, MinPosition, Version, configuration_at
+from service.handlers.restrict import redact_values, visible_codes
 from service.handlers.schemas import (
     CommandAccepted,
     ConfigurationCreate,
@@ -143,6 +145,11 @@ class ConfigurationController(Controller):
         raw = await svc.read.raw(database, "config")
         if raw is None:
             await svc.read.require_config(database)
+        visible = await visible_codes(svc, database, identity(request).restriction)
+        if visible is not None:
+            document = msgspec.json.decode(raw)  # type: ignore[arg-type]
+            document["removal_rules"] = [redact_values(r, visible) for r in document["removal_rules"]]
+            return raw_json(msgspec.json.encode(document))
         return raw_json(raw)  # type: ignore[arg-type]
 
     @put(

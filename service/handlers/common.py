@@ -57,6 +57,8 @@ def requires(role: str) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRou
             raise NotAuthorizedException(detail="unknown API key", headers=challenge)
         if not identity.may(role):
             raise PermissionDeniedException(detail=f"this needs the {role} role; the key has {identity.role}")
+        if role == "admin" and identity.restrictions:
+            raise PermissionDeniedException(detail="a key with a data restriction may not run commands")
         connection.state.identity = identity
 
     guard.__name__ = f"requires_{role}"

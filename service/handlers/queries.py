@@ -26,6 +26,7 @@ from service.handlers.common import (
     Services,
     check_filter_columns,
     checked_database,
+    identity,
     parse_filters,
     raw_json,
     services,
@@ -116,7 +117,8 @@ class DatabaseController(Controller):
         if column not in {c["name"] for c in data["columns"]}:
             raise NotFound(f"database {database!r} has no column {column!r}")
         files = _files(services(request), data)
-        values = await asyncio.to_thread(distinct_values, files, column, search, limit)
+        restriction = identity(request).restriction or None
+        values = await asyncio.to_thread(distinct_values, files, column, search, limit, restriction)
         return {
             "database": database,
             "column": column,
@@ -143,7 +145,7 @@ class SegmentationController(Controller):
         min_position: MinPosition = None,
     ) -> Response[Any]:
         svc = services(request)
-        query = await _view_query(svc, database, filters, as_of, version, at, min_position)
+        query = await _view_query(request, database, filters, as_of, version, at, min_position)
         return raw_json((await resolve(svc, database, query)).summary)
 
     @get("/segmentation/customers", summary="Per-customer rows")
@@ -163,7 +165,7 @@ class SegmentationController(Controller):
         min_position: MinPosition = None,
     ) -> dict[str, Any]:
         svc = services(request)
-        query = await _view_query(svc, database, filters, as_of, version, at, min_position)
+        query = await _view_query(request, database, filters, as_of, version, at, min_position)
         view = await resolve(svc, database, query)
         rows = msgspec.json.decode(await svc.read.cached(view.rows_key) or b"[]")
         selected = _sorted(_matching(rows, segment, search), sort)
@@ -188,7 +190,7 @@ class SegmentationController(Controller):
         min_position: MinPosition = None,
     ) -> Stream:
         svc = services(request)
-        query = await _view_query(svc, database, filters, as_of, version, at, min_position)
+        query = await _view_query(request, database, filters, as_of, version, at, min_position)
         view = await resolve(svc, database, query)
         _check_segment(segment)
         return Stream(
@@ -209,14 +211,23 @@ class SegmentationController(Controller):
     ) -> dict[str, Any]:
         svc = services(request)
         code = code.removeprefix("/")  # a path parameter, so that codes may contain "/"
-        query = await _view_query(svc, database, None, None, version, at, min_position)
+        query = await _view_query(request, database, None, None, version, at, min_position)
         view = await resolve(svc, database, query)
+        if query.restriction and not await _visible(svc, database, view, code, query.restriction):
+            raise NotFound(f"no customer {code!r} in database {database!r}")
         row = await _customer_row(svc, database, view, query, code)
         active_rules = {r["rule_id"]: r for r in view.config["removal_rules"]}
         ever = await asyncio.to_thread(svc.app.rules_that_excluded, database, code)
         if query.historical:
             ever = [r for r in ever if r["rule_id"] in active_rules or _created_by(r, view)]
-        removed_by = [active_rules[r["rule_id"]] for r in ever if r["rule_id"] in active_rules]
+        removed_by = [
+            {
+                **active_rules[r["rule_id"]],
+                "values": r["values"] if r["dimension"] or not query.restriction else [code],
+            }
+            for r in ever
+            if r["rule_id"] in active_rules
+        ]
         if row is None and not ever:
             data = await svc.read.require_data(database)
             known = await asyncio.to_thread(
@@ -235,7 +246,8 @@ class SegmentationController(Controller):
                     "rule_id": r["rule_id"],
                     "label": r["label"],
                     "dimension": r["dimension"],
-                    "values": r["values"],
+                    # A rule on codes names other customers too: a restricted reader sees only this one.
+                    "values": r["values"] if r["dimension"] or not query.restriction else [code],
                     "created_by": r["created_by"],
                     "created_at": r["created_at"],
                     "reason": r["reason"],
@@ -355,8 +367,15 @@ class SegmentationController(Controller):
         config, data = msgspec.json.decode(config_raw), msgspec.json.decode(data_raw)
         view = parse_filters(filters)
         check_filter_columns(view, data, config)
+        restriction = identity(request).restriction
+        check_filter_columns(restriction, data, config)
         cuts = await asyncio.to_thread(
-            suggested_thresholds, _files(svc, data), spec_from_document(config), view or None
+            suggested_thresholds,
+            _files(svc, data),
+            spec_from_document(config),
+            view or None,
+            None,
+            restriction or None,
         )
         return {
             "database": database,
@@ -368,7 +387,7 @@ class SegmentationController(Controller):
 
 
 async def _view_query(
-    svc: Services,
+    request: Request[Any, Any, Any],
     database: str,
     filters: list[str] | None,
     as_of: date | None,
@@ -381,8 +400,14 @@ async def _view_query(
         raise ValidationException(
             detail="give version or at, not both", extra=[{"key": "at", "message": "conflicts with version"}]
         )
-    await svc.read.wait_for(min_position)
-    return ViewQuery(filters=parse_filters(filters), as_of=as_of, version=version, at=_utc(at))
+    await services(request).read.wait_for(min_position)
+    return ViewQuery(
+        filters=parse_filters(filters),
+        as_of=as_of,
+        version=version,
+        at=_utc(at),
+        restriction=identity(request).restriction,
+    )
 
 
 def _utc(at: datetime | None) -> datetime | None:
@@ -419,6 +444,17 @@ def _order(segment: str | None) -> int:
 def _created_by(rule: dict[str, Any], view: View) -> bool:
     """Whether a rule existed by the configuration version a replay used."""
     return datetime.fromisoformat(rule["created_at"]) <= datetime.fromisoformat(view.config["modified_at"])
+
+
+async def _visible(
+    svc: Services, database: str, view: View, code: str, restriction: dict[str, list[str]]
+) -> bool:
+    """Whether a restricted reader may see this customer (any row within its restriction)."""
+    data = await svc.read.require_data(database)
+    known = await asyncio.to_thread(
+        distinct_values, _files(svc, data), view.config["customer_column"], code, 10_000, restriction
+    )
+    return code in {value for value, _ in known}
 
 
 async def _customer_row(

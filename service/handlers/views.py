@@ -45,6 +45,7 @@ class ViewQuery:
     as_of: date | None = None
     version: int | None = None
     at: datetime | None = None
+    restriction: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def historical(self) -> bool:
@@ -52,7 +53,7 @@ class ViewQuery:
 
     @property
     def default(self) -> bool:
-        return not self.filters and self.as_of is None and not self.historical
+        return not self.filters and self.as_of is None and not self.historical and not self.restriction
 
 
 @dataclass(frozen=True)
@@ -110,8 +111,12 @@ async def resolve(svc: Services, database: str, query: ViewQuery) -> View:
         config_version, data_version = config["version"], data["data_version"]
         ttl = svc.settings.view_cache_ttl
 
+    # The key names the restriction too: a restricted reader's view is its own.
     key = keys.view(
-        database, config_version, data_version, {"filters": query.filters, "as_of": str(query.as_of)}
+        database,
+        config_version,
+        data_version,
+        {"filters": query.filters, "as_of": str(query.as_of), "restriction": query.restriction},
     )
     summary, config_raw = await read.cached(key + ":summary"), await read.cached(key + ":config")
     if summary is not None and config_raw is not None and await read.exists(key + ":customers"):
@@ -124,7 +129,11 @@ async def resolve(svc: Services, database: str, query: ViewQuery) -> View:
     assert data is not None
     check_filter_columns(query.filters, data, config)
     files = [str(svc.app.storage.path(f)) for f in data["files"]]
-    result = await asyncio.to_thread(compute, files, spec_from_document(config), query.filters, query.as_of)
+    if any(column not in {c["name"] for c in data["columns"]} for column in query.restriction):
+        raise NotFound(f"this key may see no data of database {database!r}")
+    result = await asyncio.to_thread(
+        compute, files, spec_from_document(config), query.filters, query.as_of, query.restriction or None
+    )
     summary = msgspec.json.encode(summary_document(database, result, config_version, data_version))
     await read.cache(key + ":customers", encode_rows(customer_rows(result)), ttl)
     await read.cache(key + ":config", msgspec.json.encode(config), ttl)

@@ -13,6 +13,7 @@ from service.segmentation.engine import (
     period_start,
     removal_matches,
     suggested_thresholds,
+    visible_customers,
 )
 from service.segmentation.model import (
     METRICS,
@@ -48,4 +49,5 @@ __all__ = [
     "period_start",
     "removal_matches",
     "suggested_thresholds",
+    "visible_customers",
 ]

@@ -150,13 +150,17 @@ def _check_columns(con: duckdb.DuckDBPyConnection, files: list[str], columns: se
             raise UnknownColumnError(column)
 
 
-def _latest_date(con: duckdb.DuckDBPyConnection, files: list[str], spec: SegmentationSpec) -> date | None:
-    # The default reference date: latest date of a usable transaction, before removals/filters.
+def _latest_date(
+    con: duckdb.DuckDBPyConnection, files: list[str], spec: SegmentationSpec, restriction: Filters
+) -> date | None:
+    # The default reference date: latest date of a usable transaction, before removals/filters
+    # (of the rows a restricted reader may see: for them those rows are the database).
+    params = _Params(files)
     row = con.execute(
         f"SELECT max(CAST({_ident(spec.date_column)} AS DATE)) FROM {_SOURCE} "
         f"WHERE {_ident(spec.customer_column)} IS NOT NULL "
-        f"AND {_ident(spec.sales_column)} IS NOT NULL",
-        {"files": files},
+        f"AND {_ident(spec.sales_column)} IS NOT NULL AND {_filter_sql(restriction, params)}",
+        params.values,
     ).fetchone()
     return row[0] if row else None
 
@@ -179,6 +183,7 @@ def _metrics(
     start: date,
     end: date,
     populations: list[Filters],
+    restriction: Filters | None = None,
 ) -> list[list[_Customer]]:
     """Active customers' metrics for each population (a set of line filters), in one query.
 
@@ -197,6 +202,8 @@ def _metrics(
     # to "one purchase per customer per date".
     purchase_key = "p, CASE WHEN p IS NULL THEN d END"
     removed = _removed_sql(spec.customer_column, spec.removals, params)
+    # A reader's restriction keeps only the rows it may see, after removals were decided on all.
+    visible = _filter_sql(restriction or {}, params)
     start_p, end_p = params.add(start), params.add(end)
     sql = f"""
         WITH removed AS ({removed}),
@@ -210,6 +217,7 @@ def _metrics(
               AND {_ident(spec.sales_column)} IS NOT NULL
               AND {day} BETWEEN {start_p}::DATE AND {end_p}::DATE
               AND {_text(spec.customer_column)} NOT IN (SELECT code FROM removed)
+              AND {visible}
         ),
         tagged AS (
             SELECT pid, code, d, s, p, nm
@@ -305,13 +313,17 @@ def _plan(spec: SegmentationSpec, view: Filters, tset: ThresholdSetSpec | None) 
 
 
 def _resolve_reference(
-    con: duckdb.DuckDBPyConnection, files: list[str], spec: SegmentationSpec, as_of: date | None
+    con: duckdb.DuckDBPyConnection,
+    files: list[str],
+    spec: SegmentationSpec,
+    as_of: date | None,
+    restriction: Filters | None = None,
 ) -> date | None:
     if as_of is not None:
         return as_of
     if spec.reference_date is not None:
         return spec.reference_date
-    return _latest_date(con, files, spec) if files else None
+    return _latest_date(con, files, spec, restriction or {}) if files else None
 
 
 def _spec_columns(spec: SegmentationSpec, view: Filters) -> set[str]:
@@ -341,28 +353,33 @@ def compute(
     spec: SegmentationSpec,
     filters: Mapping[str, Sequence[str]] | None = None,
     as_of: date | None = None,
+    restriction: Mapping[str, Sequence[str]] | None = None,
 ) -> Segmentation:
     """Segment the active customers of the batches' data as ``spec`` says (rules §2-§7).
 
     ``filters`` are a view's filters (``{column: [values]}``: OR within a column, AND across);
-    ``as_of`` overrides the spec's reference date. Raises :class:`UnknownColumnError` for a
+    ``as_of`` overrides the spec's reference date. ``restriction`` (a reader's data
+    restriction, same shape) makes the rows it keeps the whole database for this computation:
+    the reference date, the automatic cut points and every population come from those rows
+    only; removals are still decided on all rows. Raises :class:`UnknownColumnError` for a
     column in none of the batches and ``ValueError`` for a grouping other than 5 or 10.
     """
     table = segment_table(spec.grouping)
     view = _normalise_filters(filters)
+    limit = _normalise_filters(restriction)
     tset = matching_threshold_set(spec.threshold_sets, view)
     applied = (tset.set_id, tset.name) if tset is not None else None
     files = [str(b) for b in batches]
 
     with _connect() as con:
         if files:
-            _check_columns(con, files, _spec_columns(spec, view))
-        reference = _resolve_reference(con, files, spec, as_of)
+            _check_columns(con, files, _spec_columns(spec, view) | set(limit))
+        reference = _resolve_reference(con, files, spec, as_of, limit)
         start = period_start(reference, spec.period_months) if reference is not None else None
         plan = _plan(spec, view, tset)
         populations: list[list[_Customer]] = [[] for _ in plan.populations]
         if files and reference is not None and start is not None:
-            populations = _metrics(con, files, spec, start, reference, plan.populations)
+            populations = _metrics(con, files, spec, start, reference, plan.populations, limit)
 
     customers = populations[0]
     if not customers:
@@ -462,6 +479,7 @@ def suggested_thresholds(
     spec: SegmentationSpec,
     filters: Mapping[str, Sequence[str]] | None = None,
     as_of: date | None = None,
+    restriction: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[Metric, tuple[float, float, float, float]] | None:
     """The automatic cut points of all three metrics, ignoring any explicit thresholds.
 
@@ -469,16 +487,17 @@ def suggested_thresholds(
     ``filters`` (none: the whole population); None when no customer is active.
     """
     view = _normalise_filters(filters)
+    limit = _normalise_filters(restriction)
     files = [str(b) for b in batches]
     if not files:
         return None
     with _connect() as con:
-        _check_columns(con, files, _spec_columns(spec, view))
-        reference = _resolve_reference(con, files, spec, as_of)
+        _check_columns(con, files, _spec_columns(spec, view) | set(limit))
+        reference = _resolve_reference(con, files, spec, as_of, limit)
         if reference is None:
             return None
         start = period_start(reference, spec.period_months)
-        (customers,) = _metrics(con, files, spec, start, reference, [view])
+        (customers,) = _metrics(con, files, spec, start, reference, [view], limit)
     if not customers:
         return None
     return {metric: automatic_cuts(metric, _values(customers, metric)) for metric in METRICS}
@@ -524,8 +543,31 @@ def removal_matches(
     }
 
 
+def visible_customers(
+    batches: Sequence[str | Path], customer_column: str, restriction: Mapping[str, Sequence[str]]
+) -> set[str]:
+    """The codes of the customers with at least one row a restricted reader may see."""
+    files = [str(b) for b in batches]
+    if not files:
+        return set()
+    params = _Params(files)
+    limit = _normalise_filters(restriction)
+    with _connect() as con:
+        _check_columns(con, files, {customer_column, *limit})
+        rows = con.execute(
+            f"SELECT DISTINCT {_text(customer_column)} FROM {_SOURCE} "
+            f"WHERE {_ident(customer_column)} IS NOT NULL AND {_filter_sql(limit, params)}",
+            params.values,
+        ).fetchall()
+    return {row[0] for row in rows}
+
+
 def distinct_values(
-    batches: Sequence[str | Path], column: str, search: str | None = None, limit: int = 100
+    batches: Sequence[str | Path],
+    column: str,
+    search: str | None = None,
+    limit: int = 100,
+    restriction: Mapping[str, Sequence[str]] | None = None,
 ) -> list[tuple[str, int]]:
     """The distinct non-NULL values of ``column`` as text, with their row counts.
 
@@ -538,16 +580,17 @@ def distinct_values(
     if not files or limit == 0:
         return []
     params = _Params(files)
+    visible = _normalise_filters(restriction)
     where = "v IS NOT NULL"
     if search:
         where += f" AND contains(lower(v), lower({params.add(search)}))"
     limit_p = params.add(limit)
     with _connect() as con:
-        _check_columns(con, files, {column})
+        _check_columns(con, files, {column, *visible})
         rows = con.execute(
             f"""
             SELECT v, count(*) AS n
-            FROM (SELECT {_text(column)} AS v FROM {_SOURCE})
+            FROM (SELECT {_text(column)} AS v FROM {_SOURCE} WHERE {_filter_sql(visible, params)})
             WHERE {where}
             GROUP BY v
             ORDER BY n DESC, v
