@@ -162,7 +162,20 @@ def test_list_shows_no_secret_and_revoke_refuses_the_key_next_time(tmp_path: Pat
     assert server.identify(key) is not None
 
     listed = store.listing()
-    assert listed == [{"id": key_id, "user": "alice", "role": "admin"}]
+    assert listed == [{"id": key_id, "user": "alice", "role": "admin", "restrictions": {}}]
     assert store.revoke(key_id) is True
     assert store.revoke(key_id) is False
     assert server.identify(key) is None
+
+
+def test_a_key_may_carry_a_data_restriction_but_not_with_the_admin_role(tmp_path: Path) -> None:
+    store = KeyStore(tmp_path / "keys.json")
+
+    key = store.add("rita", "analyst", {"Region": ["West"]})
+
+    identity = store.identify(key)
+    assert identity is not None and identity.restriction == {"Region": ["West"]}
+    with pytest.raises(ValueError):
+        store.add("root", "admin", {"Region": ["West"]})
+    with pytest.raises(ValueError):
+        store.add("nobody", "analyst", {"Region": []})
