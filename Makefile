@@ -20,3 +20,11 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check service tests
 	$(VENV)/bin/mypy service
+
+$(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
+	$(VENV)/bin/pip install -q -e '.[test,bench]'
+	touch $@
+
+# The figures of bench/ at 1M rows (BENCH_ARGS=--large adds 10M); needs wrk (apt-get install wrk).
+bench: $(VENV)/.bench-installed
+	$(VENV)/bin/python -m bench $(BENCH_ARGS)
