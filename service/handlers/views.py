@@ -23,7 +23,6 @@ from service.aggregates.errors import NotFound
 from service.handlers.common import Services, check_filter_columns
 from service.projections.documents import (
     configuration_document,
-    customer_rows,
     data_document,
     encode_rows,
     spec_from_document,
@@ -135,7 +134,7 @@ async def resolve(svc: Services, database: str, query: ViewQuery) -> View:
         compute, files, spec_from_document(config), query.filters, query.as_of, query.restriction or None
     )
     summary = msgspec.json.encode(summary_document(database, result, config_version, data_version))
-    await read.cache(key + ":customers", encode_rows(customer_rows(result)), ttl)
+    await read.cache(key + ":customers", encode_rows(result.customers), ttl)
     await read.cache(key + ":config", msgspec.json.encode(config), ttl)
     await read.cache(key + ":summary", summary, ttl)
     return View(summary, key + ":customers", config, config_version, data_version)

@@ -6,6 +6,7 @@ demand) build their answers here, so a cached answer and a fresh one have the sa
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -14,6 +15,7 @@ import msgspec
 from service.aggregates.configuration import Configuration
 from service.aggregates.sales_database import SalesDatabase
 from service.segmentation.model import (
+    CustomerRow,
     RemovalRule,
     Segmentation,
     SegmentationSpec,
@@ -139,28 +141,10 @@ def summary_document(
     }
 
 
-def customer_rows(result: Segmentation) -> list[dict[str, Any]]:
-    """The per-customer rows of §7, sorted by code."""
-    return [
-        {
-            "code": c.code,
-            "name": c.name,
-            "segment": c.segment,
-            "recency_days": c.recency_days,
-            "last_purchase": c.last_purchase.isoformat(),
-            "frequency": c.frequency,
-            "monetary": c.monetary,
-            "r": c.r,
-            "f": c.f,
-            "m": c.m,
-        }
-        for c in result.customers
-    ]
-
-
-def encode_rows(rows: list[dict[str, Any]]) -> bytes:
-    """Rows as a JSON array with one row per line: decodable whole, and streamable line by line
-    (``ReadModel.stream_rows``) without holding the whole array in memory."""
+def encode_rows(rows: Sequence[CustomerRow]) -> bytes:
+    """The per-customer rows of §7 (sorted by code) as a JSON array with one row per line:
+    decodable whole, and streamable line by line (``ReadModel.stream_rows``) without holding
+    the whole array in memory."""
     encode = msgspec.json.encode
     return b"[" + b",\n".join(encode(row) for row in rows) + b"]"
 

@@ -30,7 +30,6 @@ from service.application import SegmentationApplication
 from service.projections.documents import (
     audit_entry,
     configuration_document,
-    customer_rows,
     data_document,
     encode_rows,
     spec_from_document,
@@ -278,7 +277,7 @@ class SegmentationProjector:
                 spec = spec_from_document(docs["config"])
                 result = compute(files, spec)
                 docs["summary"] = summary_document(database, result, config_version, data_version)
-                docs["customers"] = customer_rows(result)
+                docs["customers"] = result.customers
                 docs["removed"] = removal_matches(files, spec.customer_column, spec.removals)
             except Exception as exc:  # one broken database must not stop the others
                 log.exception("recomputing %s failed", database)
@@ -301,7 +300,7 @@ class SegmentationProjector:
         if rows is not None:
             pipe.set(keys.db(database, "customers"), encode_rows(rows))
             if rows:
-                pipe.hset(keys.db(database, "customer"), mapping={r["code"]: encode(r) for r in rows})
+                pipe.hset(keys.db(database, "customer"), mapping={r.code: encode(r) for r in rows})
         removed = docs.get("removed")
         if removed:
             pipe.hset(

@@ -9,7 +9,8 @@ computed in Python on exact values (Decimal sums, Fraction quantiles).
 from __future__ import annotations
 
 import calendar
-from bisect import bisect_left
+import math
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 import duckdb
+import numpy as np
 
 from service.segmentation.model import (
     METRICS,
@@ -37,7 +39,7 @@ from service.segmentation.segments import (
     segment_10,
     segment_table,
 )
-from service.segmentation.thresholds import automatic_cuts, matching_threshold_set
+from service.segmentation.thresholds import automatic_cuts_sorted, matching_threshold_set
 
 _CENT = Decimal("0.01")
 _SHARE = Decimal("0.000001")
@@ -134,11 +136,20 @@ def _removed_sql(customer_column: str, removals: Sequence[RemovalRule], params: 
     return " UNION ".join(parts)
 
 
+_DATABASE: duckdb.DuckDBPyConnection | None = None
+_DATABASE_LOCK = threading.Lock()
+
+
 def _connect() -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
-    # The date part of a TIMESTAMPTZ must not depend on the host's zone.
-    con.execute("SET TimeZone = 'UTC'")
-    return con
+    """A connection of its own for one call. Opening an in-memory database costs ~15 ms, so
+    calls share one and each takes a cursor: DuckDB's way to use a database from many threads."""
+    global _DATABASE
+    with _DATABASE_LOCK:
+        if _DATABASE is None:
+            _DATABASE = duckdb.connect()
+            # The date part of a TIMESTAMPTZ must not depend on the host's zone.
+            _DATABASE.execute("SET GLOBAL TimeZone = 'UTC'")
+        return _DATABASE.cursor()
 
 
 def _check_columns(con: duckdb.DuckDBPyConnection, files: list[str], columns: set[str]) -> None:
@@ -165,15 +176,30 @@ def _latest_date(
     return row[0] if row else None
 
 
-class _Customer(NamedTuple):
-    # A NamedTuple, not a frozen dataclass: 100k of them are built per computation.
-    code: str
-    frequency: int
-    recency: int
-    last_purchase: date
-    monetary: Decimal
-    monetary_cents: float
-    name: str | None
+#: Monetary values travel from SQL to Python as whole millionths (BIGINT): exact, and fast to
+#: sort, compare and sum in numpy. Sales are read as DECIMAL(18, 6), so no precision is lost.
+_MICRO = 1_000_000
+
+
+class _Population(NamedTuple):
+    """The active customers of one population, as columns sorted by code."""
+
+    code: np.ndarray
+    frequency: np.ndarray
+    recency: np.ndarray
+    last_purchase: np.ndarray
+    micro: np.ndarray  # monetary in millionths (int64)
+    cents: np.ndarray  # monetary rounded to cents (float64)
+    name: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.code)
+
+
+def _empty_population() -> _Population:
+    empty = np.array([], dtype=object)
+    ints = np.array([], dtype=np.int64)
+    return _Population(empty, ints, ints, np.array([], dtype="datetime64[D]"), ints, np.array([]), empty)
 
 
 def _metrics(
@@ -184,7 +210,7 @@ def _metrics(
     end: date,
     populations: list[Filters],
     restriction: Filters | None = None,
-) -> list[list[_Customer]]:
+) -> list[_Population]:
     """Active customers' metrics for each population (a set of line filters), in one query.
 
     Every line is tagged with the populations it belongs to, so one scan of the period's lines
@@ -201,32 +227,42 @@ def _metrics(
     # One purchase per purchase id; lines without one (or no purchase column at all) fall back
     # to "one purchase per customer per date".
     purchase_key = "p, CASE WHEN p IS NULL THEN d END"
-    removed = _removed_sql(spec.customer_column, spec.removals, params)
+    # No removal: no anti-join at all (an anti-join against an empty set still costs a pass).
+    removed = ""
+    if spec.removals:
+        removed = (
+            f"AND {_text(spec.customer_column)} NOT IN "
+            f"({_removed_sql(spec.customer_column, spec.removals, params)})"
+        )
     # A reader's restriction keeps only the rows it may see, after removals were decided on all.
     visible = _filter_sql(restriction or {}, params)
     start_p, end_p = params.add(start), params.add(end)
+    if len(populations) == 1:
+        # One population (the usual default view): no tagging of lines with populations.
+        tagged = "SELECT 0 AS pid, code, d, s, p, nm FROM lines WHERE in0"
+    else:
+        tagged = f"""
+            SELECT pid, code, d, s, p, nm
+            FROM lines CROSS JOIN (VALUES {pids}) AS pops(pid)
+            WHERE {tags}"""
     sql = f"""
-        WITH removed AS ({removed}),
-        lines AS (
+        WITH lines AS (
             SELECT {_text(spec.customer_column)} AS code, {day} AS d,
                    -- DECIMAL so that sums of cents are exact, whatever the column's type.
-                   CAST({_ident(spec.sales_column)} AS DECIMAL(38, 6)) AS s,
+                   CAST({_ident(spec.sales_column)} AS DECIMAL(18, 6)) AS s,
                    {purchase} AS p, {name} AS nm, {flags}
             FROM {_SOURCE}
             WHERE {customer} IS NOT NULL
               AND {_ident(spec.sales_column)} IS NOT NULL
               AND {day} BETWEEN {start_p}::DATE AND {end_p}::DATE
-              AND {_text(spec.customer_column)} NOT IN (SELECT code FROM removed)
+              {removed}
               AND {visible}
         ),
-        tagged AS (
-            SELECT pid, code, d, s, p, nm
-            FROM lines CROSS JOIN (VALUES {pids}) AS pops(pid)
-            WHERE {tags}
-        ),
+        tagged AS ({tagged}),
         purchases AS (
-            SELECT pid, code, sum(s) AS net, max(d) AS day,
-                   max({{'d': d, 'n': nm}}) FILTER (WHERE nm IS NOT NULL) AS named
+            -- A purchase's name is the largest of its lines'; the customer's name is then the
+            -- one on its latest purchase (ties: the largest), found over purchases, not lines.
+            SELECT pid, code, sum(s) AS net, max(d) AS day, max(nm) AS pn
             FROM tagged
             GROUP BY pid, code, {purchase_key}
         )
@@ -234,19 +270,32 @@ def _metrics(
                count(*) FILTER (WHERE net > 0) AS frequency,
                date_diff('day', max(day) FILTER (WHERE net > 0), {end_p}::DATE) AS recency,
                max(day) FILTER (WHERE net > 0) AS last_purchase,
-               sum(net) AS monetary,
+               CAST(sum(net) * 1000000 AS BIGINT) AS micro,
                -- Rounded to cents in SQL: DuckDB rounds DECIMAL halves away from zero, and
                -- the DOUBLE of a cent value equals Python's float of it (a unit test pins it).
                CAST(round(sum(net), 2) AS DOUBLE) AS monetary_cents,
-               max(named).n AS name
+               max({{'d': day, 'n': pn}}) FILTER (WHERE pn IS NOT NULL).n AS name
         FROM purchases
         GROUP BY pid, code
         HAVING count(*) FILTER (WHERE net > 0) >= 1
         ORDER BY pid, code  -- binary collation: the code-point order of Python's sort
     """
-    result: list[list[_Customer]] = [[] for _ in populations]
-    for row in con.execute(sql, params.values).fetchall():
-        result[row[0]].append(_Customer._make(row[1:]))
+    columns = con.execute(sql, params.values).fetchnumpy()
+    pid = np.asarray(columns["pid"])
+    result = []
+    for i in range(len(populations)):
+        keep = pid == i
+        result.append(
+            _Population(
+                code=np.asarray(columns["code"])[keep],
+                frequency=np.asarray(columns["frequency"], dtype=np.int64)[keep],
+                recency=np.asarray(columns["recency"], dtype=np.int64)[keep],
+                last_purchase=np.asarray(columns["last_purchase"]).astype("datetime64[D]")[keep],
+                micro=np.asarray(columns["micro"], dtype=np.int64)[keep],
+                cents=np.asarray(columns["monetary_cents"], dtype=np.float64)[keep],
+                name=np.asarray(columns["name"], dtype=object)[keep],
+            )
+        )
     return result
 
 
@@ -263,12 +312,12 @@ def _normalise_filters(filters: Mapping[str, Sequence[str]] | None) -> Filters:
     return out
 
 
-def _values(customers: Sequence[_Customer], metric: Metric) -> list[int | Decimal]:
+def _cuts_of(population: _Population, metric: Metric) -> tuple[float, float, float, float]:
     if metric == "frequency":
-        return [c.frequency for c in customers]
+        return automatic_cuts_sorted(metric, np.sort(population.frequency))
     if metric == "recency":
-        return [c.recency for c in customers]
-    return [c.monetary for c in customers]
+        return automatic_cuts_sorted(metric, np.sort(population.recency))
+    return automatic_cuts_sorted(metric, np.sort(population.micro), scale=_MICRO)
 
 
 @dataclass(frozen=True)
@@ -377,12 +426,12 @@ def compute(
         reference = _resolve_reference(con, files, spec, as_of, limit)
         start = period_start(reference, spec.period_months) if reference is not None else None
         plan = _plan(spec, view, tset)
-        populations: list[list[_Customer]] = [[] for _ in plan.populations]
+        populations = [_empty_population() for _ in plan.populations]
         if files and reference is not None and start is not None:
             populations = _metrics(con, files, spec, start, reference, plan.populations, limit)
 
     customers = populations[0]
-    if not customers:
+    if not len(customers):
         return Segmentation(
             reference_date=reference,
             period_start=start,
@@ -405,60 +454,57 @@ def compute(
         # A reference population can lack active customers while the view has some (a purchase
         # positive on the view's lines but not on all of its lines); the view itself is then the
         # only data to take cut points from.
-        basis = populations[plan.automatic_on[metric]] or customers
-        cuts = automatic_cuts(metric, _values(basis, metric))
+        basis = populations[plan.automatic_on[metric]]
+        cuts = _cuts_of(basis if len(basis) else customers, metric)
         thresholds[metric] = MetricThresholds(cuts, plan.source[metric], automatic=True)
 
-    # Scores are counts of cuts strictly below the value (a value equal to a cut falls in the
-    # lower band), i.e. bisect_left on the increasing cuts; inlined rather than calling
-    # segments.*_score because this loop runs once per customer. Monetary compares exactly.
-    f_cuts = thresholds["frequency"].cuts
-    r_cuts = thresholds["recency"].cuts
-    m_cuts = [exact_cut(c) for c in thresholds["monetary"].cuts]
-    label = {
-        (r, f, m): relabel(segment_10(r, f, m), spec.grouping)
-        for r in range(1, 6)
-        for f in range(1, 6)
-        for m in range(1, 6)
-    }
-    rows: list[CustomerRow] = []
-    sales_by_segment: dict[str, Decimal] = {key: Decimal(0) for key, _ in table}
-    count_by_segment: dict[str, int] = {key: 0 for key, _ in table}
-    total = Decimal(0)
-    for c in customers:  # already sorted by code
-        r = 5 - bisect_left(r_cuts, c.recency)
-        f = 1 + bisect_left(f_cuts, c.frequency)
-        m = 1 + bisect_left(m_cuts, c.monetary)
-        segment = label[r, f, m]
-        count_by_segment[segment] += 1
-        sales_by_segment[segment] += c.monetary
-        total += c.monetary
-        rows.append(
-            CustomerRow(
-                code=c.code,
-                name=c.name,
-                segment=segment,
-                recency_days=c.recency,
-                last_purchase=c.last_purchase,
-                frequency=c.frequency,
-                monetary=c.monetary_cents,
-                r=r,
-                f=f,
-                m=m,
-            )
-        )
+    # Scores count the cuts strictly below the value (a value equal to a cut falls in the lower
+    # band): searchsorted(side="left") on the increasing cuts, for every customer at once.
+    # Monetary compares whole millionths with floor(cut * 10^6): exact for any decimal cut.
+    f = 1 + np.searchsorted(np.asarray(thresholds["frequency"].cuts, dtype=np.float64), customers.frequency)
+    r = 5 - np.searchsorted(np.asarray(thresholds["recency"].cuts, dtype=np.float64), customers.recency)
+    m_cuts = np.asarray(
+        [math.floor(exact_cut(c) * _MICRO) for c in thresholds["monetary"].cuts], dtype=np.int64
+    )
+    m = 1 + np.searchsorted(m_cuts, customers.micro)
+    keys = [key for key, _ in table]
+    label = np.zeros((6, 6, 6), dtype=np.int64)
+    for rr in range(1, 6):
+        for ff in range(1, 6):
+            for mm in range(1, 6):
+                label[rr, ff, mm] = keys.index(relabel(segment_10(rr, ff, mm), spec.grouping))
+    segment = label[r, f, m]
+    counts = np.bincount(segment, minlength=len(keys))
+    # int64 sums of millionths are exact (a float sum would not be).
+    micro_by_segment = [int(customers.micro[segment == k].sum()) for k in range(len(keys))]
+    total = Decimal(int(customers.micro.sum())) / _MICRO
 
+    rows = tuple(
+        map(
+            CustomerRow,
+            customers.code.tolist(),
+            customers.name.tolist(),
+            [keys[k] for k in segment.tolist()],
+            customers.recency.tolist(),
+            customers.last_purchase.tolist(),
+            customers.frequency.tolist(),
+            customers.cents.tolist(),
+            r.tolist(),
+            f.tolist(),
+            m.tolist(),
+        )
+    )
     active = len(rows)
     segments = tuple(
         SegmentCount(
             key=key,
             name=name,
-            customers=count_by_segment[key],
-            customers_share=_share(Decimal(count_by_segment[key]), Decimal(active)),
-            sales=_cents(sales_by_segment[key]),
-            sales_share=_share(sales_by_segment[key], total),
+            customers=int(counts[k]),
+            customers_share=_share(Decimal(int(counts[k])), Decimal(active)),
+            sales=_cents(Decimal(micro_by_segment[k]) / _MICRO),
+            sales_share=_share(Decimal(micro_by_segment[k]) / _MICRO, total),
         )
-        for key, name in table
+        for k, (key, name) in enumerate(table)
     )
     return Segmentation(
         reference_date=reference,
@@ -470,7 +516,7 @@ def compute(
         threshold_set=applied,
         filters=view,
         segments=segments,
-        customers=tuple(rows),
+        customers=rows,
     )
 
 
@@ -498,9 +544,9 @@ def suggested_thresholds(
             return None
         start = period_start(reference, spec.period_months)
         (customers,) = _metrics(con, files, spec, start, reference, [view], limit)
-    if not customers:
+    if not len(customers):
         return None
-    return {metric: automatic_cuts(metric, _values(customers, metric)) for metric in METRICS}
+    return {metric: _cuts_of(customers, metric) for metric in METRICS}
 
 
 def removal_matches(

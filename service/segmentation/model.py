@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
+import msgspec
+
 Metric = Literal["frequency", "monetary", "recency"]
 METRICS: tuple[Metric, ...] = ("frequency", "monetary", "recency")
 
@@ -78,8 +80,10 @@ class SegmentCount:
     sales_share: float
 
 
-@dataclass(frozen=True)
-class CustomerRow:
+class CustomerRow(msgspec.Struct, frozen=True):
+    """One active customer's metrics, scores and segment (rules §7). A msgspec Struct: a
+    computation builds one per customer, and the read model encodes them as they are."""
+
     code: str
     name: str | None
     segment: str

@@ -9,6 +9,7 @@ import math
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 
 from service.segmentation.model import Metric, ThresholdSetSpec
 
@@ -75,8 +76,13 @@ def automatic_cuts(
     two significant figures (halves away from zero), as floats. Then bumped to strictly increase.
     """
     # Sorting the native values is an order of magnitude faster than sorting Fractions.
-    ordered = sorted(values)
-    quantiles = [type7_quantile(ordered, q) for q in QUANTILE_LEVELS]
+    return automatic_cuts_sorted(metric, sorted(values))
+
+
+def automatic_cuts_sorted(metric: Metric, ordered: Any, scale: int = 1) -> tuple[float, float, float, float]:
+    """:func:`automatic_cuts` of values already sorted (a list, or a numpy array of ints),
+    each standing for ``value / scale`` (monetary arrives in whole millionths)."""
+    quantiles = [Fraction(type7_quantile(_Exact(ordered), q)) / scale for q in QUANTILE_LEVELS]
     if metric == "monetary":
         money = _bump([round_significant(q) for q in quantiles], _CENT)
         c1, c2, c3, c4 = (float(c) for c in money)
@@ -84,6 +90,20 @@ def automatic_cuts(
     counts = _bump([Decimal(math.floor(q)) for q in quantiles], Decimal(1))
     i1, i2, i3, i4 = (int(c) for c in counts)
     return (i1, i2, i3, i4)
+
+
+class _Exact(Sequence[Fraction]):
+    """A view of numeric values as exact numbers (numpy ints become Python ints)."""
+
+    def __init__(self, values: Sequence[Any]) -> None:
+        self.values = values
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __getitem__(self, index: Any) -> Any:
+        value = self.values[index]
+        return int(value) if hasattr(value, "dtype") and value.dtype.kind in "iu" else value
 
 
 def matching_threshold_set(
