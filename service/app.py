@@ -164,6 +164,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[count_requests],
+        # JSON bodies; the import route streams its own, larger limit (max_upload_bytes).
+        request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="Customer segmentation",
             version="0.1.0",

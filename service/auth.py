@@ -47,6 +47,7 @@ class KeyStore:
 
     def __init__(self, keys_file: Path, env_keys: str = "") -> None:
         self.keys_file = keys_file
+        self._keys_path = str(keys_file)
         self._file_entries: list[dict[str, Any]] = []
         self._env: dict[str, Identity] = {}
         # Keys from the environment are held only as hashes salted per process.
@@ -71,7 +72,7 @@ class KeyStore:
     def identify(self, key: str) -> Identity | None:
         """The identity a key stands for, or None."""
         try:
-            mtime = self.keys_file.stat().st_mtime_ns
+            mtime = os.stat(self._keys_path).st_mtime_ns
         except FileNotFoundError:
             mtime = 0
         if mtime != self._mtime:

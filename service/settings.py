@@ -46,6 +46,10 @@ class Settings:
     max_upload_bytes: int = 2 * 1024**3
     """``SEGMENTATION_MAX_UPLOAD_BYTES``: the largest import body accepted. Default 2 GiB."""
 
+    max_body_bytes: int = 1024**2
+    """``SEGMENTATION_MAX_BODY_BYTES``: the largest JSON body of a command; a larger one is ``413``.
+    Default 1 MiB (imports have their own limit, ``SEGMENTATION_MAX_UPLOAD_BYTES``)."""
+
     view_cache_ttl: int = 86_400
     """``SEGMENTATION_VIEW_CACHE_TTL``: seconds a computed filtered view stays cached in Redis."""
 
@@ -66,6 +70,7 @@ class Settings:
             projector=env.get("SEGMENTATION_PROJECTOR", "1") not in ("0", "false", "no"),
             poll_interval=float(env.get("SEGMENTATION_POLL_INTERVAL", "0.1")),
             max_upload_bytes=int(env.get("SEGMENTATION_MAX_UPLOAD_BYTES", str(2 * 1024**3))),
+            max_body_bytes=int(env.get("SEGMENTATION_MAX_BODY_BYTES", str(1024**2))),
             view_cache_ttl=int(env.get("SEGMENTATION_VIEW_CACHE_TTL", "86400")),
             log_format=env.get("SEGMENTATION_LOG_FORMAT", "text").lower(),
         )

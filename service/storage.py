@@ -4,14 +4,23 @@ A batch is first written beside its final name and renamed into place only when 
 been read and checked, so a file that fails leaves nothing behind. The application records the
 batch by an event only after the rename; batches are never modified or deleted afterwards, which
 is what lets a replay read the data exactly as it was imported.
+
+The source is read once: DuckDB copies it straight to the hidden Parquet file, and every check
+(finite numbers, thousands separators, an append's types, the configuration's columns) is a
+query on that columnar file. It is rewritten only when a column actually needs a cast.
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
+import json
 import os
 import re
+import unicodedata
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +66,24 @@ _STORED = {
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
+#: Column names become parts of Redis keys, SQL identifiers and error messages.
+MAX_COLUMN_NAME = 200
+
+#: The longest row (in bytes) a text file may have. A 10 MB field is refused rather than
+#: imported: no field of a sales row needs megabytes, the reader holds a whole row in memory,
+#: and column values are copied into the read model's documents. It is DuckDB's own default
+#: ``max_line_size``, so CSV and NDJSON share one limit.
+MAX_ROW_BYTES = 2_000_000
+
+#: Rows DuckDB's CSV sniffer reads to infer types before the single reading pass. A later value
+#: that does not fit makes that pass fail, and the file is read again with the types inferred
+#: over every row (``sample_size = -1``), so the types are always those of the whole file.
+_SAMPLE_ROWS = 20_480
+
+#: A text column whose every value is a number, some written with thousands separators
+#: ("1,234.50"), is imported as numbers.
+_NUMBER_TEXT = r"^[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$"
+
 
 def validate_database_name(name: str) -> None:
     """A database name becomes a folder and a Redis key: letters, digits, ``_ . -``, at most 64."""
@@ -68,6 +95,42 @@ def validate_database_name(name: str) -> None:
                 )
             ]
         )
+
+
+def validate_column_names(names: list[str]) -> None:
+    """Column names reach file paths, Redis keys and SQL: at most 200 characters, no control
+    characters, not blank, and unique. DuckDB compares names case-insensitively and trims the
+    spaces around CSV headers, so ``Sales`` and `` sales`` are the same column to it (it would
+    silently rename one of them): such a pair is refused as a duplicate."""
+    errors: list[FieldError] = []
+    seen: dict[str, int] = {}
+    for index, name in enumerate(names, 1):
+        shown = _shown(name)
+        problem = None
+        if not name.strip():
+            problem = "is blank; every column needs a name"
+        elif len(name) > MAX_COLUMN_NAME:
+            problem = f"is {len(name)} characters long; at most {MAX_COLUMN_NAME} are allowed"
+        elif any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in name):
+            problem = "holds a control character (such as a NUL byte or a line break)"
+        if problem is not None:
+            errors.append(FieldError(f"column {index}", f"the column name {shown} {problem}"))
+            continue
+        key = name.strip().lower()
+        if key in seen:
+            errors.append(
+                FieldError(name, f"duplicate column name: columns {seen[key]} and {index} are both {shown}")
+            )
+        else:
+            seen[key] = index
+    if errors:
+        raise InvalidCommand(errors)
+
+
+def _shown(name: str) -> str:
+    """A column name as an error message can quote it: escaped and shortened."""
+    text = name if len(name) <= 60 else name[:60] + "..."
+    return ascii(text) if any(not ch.isprintable() for ch in text) else repr(text)
 
 
 def canonical_type(duckdb_type: str) -> str:
@@ -126,31 +189,34 @@ class BatchStorage:
         created_folder = not final.parent.exists()
         final.parent.mkdir(parents=True, exist_ok=True)
         temp = final.with_name(f".{batch_id}.parquet.tmp")
-        if fmt in ("csv", "ndjson"):
-            _refuse_binary(source, fmt)
+        rewrite = final.with_name(f".{batch_id}.parquet.rewrite")
         con = duckdb.connect()
         try:
-            _load(con, source, fmt, date_format)
-            described = con.execute("DESCRIBE raw").fetchall()
-            columns = [{"name": row[0], "type": canonical_type(row[1])} for row in described]
-            rows = con.execute("SELECT count(*) FROM raw").fetchone()[0]  # type: ignore[index]
+            if source.stat().st_size == 0:
+                raise InvalidCommand([FieldError("body", "the file is empty")])
+            if fmt in ("csv", "ndjson"):
+                _refuse_binary(source, fmt)
+            _copy_source(con, source, fmt, date_format, temp)
+            staged = _Staged(con, temp)
+            validate_column_names([c.name for c in staged.columns])
+            rows = staged.count()
             if rows == 0:
                 raise InvalidCommand([FieldError("body", "the file has no data rows")])
-            _refuse_non_finite(con, columns)
+            _refuse_non_finite(staged)
+            if fmt == "csv":
+                _read_thousands_separators(staged)
+            wanted = {c.name: c.kind for c in staged.columns}
+            order = [c.name for c in staged.columns]
             if established is not None:
-                columns = _conform(con, columns, established, date_format)
+                wanted = _conform(staged, established, date_format)
+                order = [c["name"] for c in established]
             if required:
-                _check_required(con, columns, required, date_format)
-            select = ", ".join(
-                _cast_expr(c["name"], actual, c["type"], date_format)
-                for c, actual in zip(columns, _actual_types(con), strict=True)
-            )
-            con.execute(
-                f"COPY (SELECT {select} FROM raw ORDER BY rowid) TO '{_sql_path(temp)}' "
-                "(FORMAT parquet, COMPRESSION zstd)"
-            )
+                _check_required(staged, wanted, required, date_format)
+            staged.finish(order, wanted, date_format, rewrite)
+            columns = [{"name": name, "type": wanted[name]} for name in order]
         except BaseException as exc:
             temp.unlink(missing_ok=True)
+            rewrite.unlink(missing_ok=True)
             if created_folder:
                 with contextlib.suppress(OSError):
                     final.parent.rmdir()
@@ -173,6 +239,9 @@ class BatchStorage:
             (self.root / staged.relative_path).unlink(missing_ok=True)
 
 
+# Reading the source: one pass, straight to the hidden Parquet file.
+
+
 def _refuse_binary(source: Path, fmt: str) -> None:
     """Text formats never hold NUL bytes; a body that does is some other kind of file."""
     with open(source, "rb") as handle:
@@ -191,79 +260,223 @@ def _delimiter(source: Path) -> str | None:
     return best if counts[best] > 0 else None
 
 
-def _load(con: duckdb.DuckDBPyConnection, source: Path, fmt: str, date_format: str | None) -> None:
+def _csv_header(source: Path, delimiter: str | None) -> list[str]:
+    """The header's names as written, read with the csv module: DuckDB renames duplicates
+    (``a``, ``a_1``) and blanks (``column1``) silently, so they are checked before it reads."""
+    limit = 1 << 20
+    with open(source, "rb") as handle:
+        head = handle.read(limit + 1)
+    text = head[:limit].decode("utf-8", errors="replace").removeprefix("\ufeff")
+    consumed = 0
+
+    def lines() -> Iterator[str]:
+        nonlocal consumed
+        for line in io.StringIO(text, newline=""):
+            consumed += len(line)
+            yield line
+
+    reader = csv.reader(lines(), delimiter=delimiter or ",", quotechar='"', doublequote=True)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise InvalidCommand([FieldError("body", "the file is empty")]) from None
+    except csv.Error as exc:
+        raise InvalidCommand([FieldError("body", f"line 1: the header could not be read: {exc}")]) from None
+    if len(head) > limit and consumed >= len(text):
+        raise InvalidCommand([FieldError("body", "line 1: the header is longer than 1 MiB")])
+    return header
+
+
+def _copy_source(
+    con: duckdb.DuckDBPyConnection, source: Path, fmt: str, date_format: str | None, temp: Path
+) -> None:
+    target = f"'{_sql_path(temp)}' (FORMAT parquet, COMPRESSION zstd)"
     path = _sql_path(source)
     if fmt == "csv":
+        delimiter = _delimiter(source)
+        validate_column_names(_csv_header(source, delimiter))
         # RFC 4180 quoting, always: a sniffer free to drop quoting would read an unterminated
         # quote as part of a value instead of reporting it.
-        options = "header = true, sample_size = -1, strict_mode = true, null_padding = false"
-        options += ", quote = '\"', escape = '\"'"
-        delimiter = _delimiter(source)
+        options = "header = true, strict_mode = true, null_padding = false, quote = '\"', escape = '\"'"
+        options += f", max_line_size = {MAX_ROW_BYTES}"
         if delimiter is not None:
             options += f", delim = '{_sql_text(delimiter)}'"
         if date_format:
             options += f", dateformat = '{_sql_text(date_format)}'"
-        con.execute(f"CREATE TABLE raw AS SELECT * FROM read_csv('{path}', {options})")
+        try:
+            # Types inferred from a sample, then checked by the reading pass itself.
+            sampled = f"{options}, sample_size = {_SAMPLE_ROWS}"
+            con.execute(f"COPY (SELECT * FROM read_csv('{path}', {sampled})) TO {target}")
+            if not _sample_saw_every_column(con, temp):
+                raise _ReadAgain
+        except (duckdb.Error, _ReadAgain):
+            temp.unlink(missing_ok=True)
+            try:
+                con.execute(
+                    f"COPY (SELECT * FROM read_csv('{path}', {options}, sample_size = -1)) TO {target}"
+                )
+            except duckdb.Error as exc:
+                raise InvalidCommand([FieldError("body", _csv_error(exc, source))]) from exc
     elif fmt == "ndjson":
         options = "format = 'newline_delimited', records = 'true', sample_size = -1"
+        options += f", maximum_object_size = {MAX_ROW_BYTES}"
         if date_format:
             options += f", dateformat = '{_sql_text(date_format)}'"
-        con.execute(f"CREATE TABLE raw AS SELECT * FROM read_json('{path}', {options})")
+        try:
+            con.execute(f"COPY (SELECT * FROM read_json('{path}', {options})) TO {target}")
+        except duckdb.Error as exc:
+            raise InvalidCommand([FieldError("body", _ndjson_error(exc, source))]) from exc
     elif fmt == "parquet":
-        con.execute(f"CREATE TABLE raw AS SELECT * FROM read_parquet('{path}')")
+        con.execute(f"COPY (SELECT * FROM read_parquet('{path}')) TO {target}")
     else:  # pragma: no cover - the edge maps content types to these three
         raise InvalidCommand([FieldError("content-type", f"unsupported format {fmt}")])
 
 
-def _actual_types(con: duckdb.DuckDBPyConnection) -> list[str]:
-    return [canonical_type(row[1]) for row in con.execute("DESCRIBE raw").fetchall()]
+class _ReadAgain(Exception):
+    """The sampled types may not be those of the whole file: read it again, inferring over all rows."""
 
 
-def _cast_expr(name: str, actual: str, wanted: str, date_format: str | None) -> str:
-    column = _ident(name)
-    if actual == wanted:
-        return f"CAST({column} AS {_STORED[wanted]}) AS {column}"
-    if wanted in ("date", "timestamp") and actual == "text" and date_format:
-        return f"CAST(strptime({column}, '{_sql_text(date_format)}') AS {_STORED[wanted]}) AS {column}"
-    return f"CAST({column} AS {_STORED[wanted]}) AS {column}"
-
-
-def _first_bad_row(
-    con: duckdb.DuckDBPyConnection, name: str, actual: str, wanted: str, date_format: str | None
-) -> int | None:
-    column = _ident(name)
-    if wanted in ("date", "timestamp") and actual == "text" and date_format:
-        converted = f"try_strptime({column}, '{_sql_text(date_format)}')"
-    else:
-        converted = f"TRY_CAST({column} AS {_STORED[wanted]})"
-    found = con.execute(
-        f"SELECT rowid FROM raw WHERE {column} IS NOT NULL AND {converted} IS NULL ORDER BY rowid LIMIT 1"
+def _sample_saw_every_column(con: duckdb.DuckDBPyConnection, temp: Path) -> bool:
+    """False when a text column was empty throughout the sample but has values later: the
+    sniffer calls an all-empty sample text, where the whole file might have been numbers or
+    dates. (Any other sampled type the reading pass accepted is the whole file's type too.)"""
+    parquet = f"read_parquet('{_sql_path(temp)}')"
+    texts = [
+        row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {parquet}").fetchall() if row[1] == "VARCHAR"
+    ]
+    if not texts:
+        return True
+    # Half the sample: the sniffer's rows are the file's first ones, less the header.
+    window = ", ".join(f"count({_ident(n)})" for n in texts)
+    counts = con.execute(
+        f"SELECT {window} FROM (SELECT * FROM {parquet} LIMIT {_SAMPLE_ROWS // 2})"
     ).fetchone()
-    return None if found is None else int(found[0]) + 1
+    unseen = [n for n, seen in zip(texts, counts or (), strict=True) if seen == 0]
+    if not unseen:
+        return True
+    later = con.execute(
+        f"SELECT {', '.join(f'count({_ident(n)})' for n in unseen)} FROM {parquet}"
+    ).fetchone()
+    return not any(later or ())
 
 
-def _refuse_non_finite(con: duckdb.DuckDBPyConnection, columns: list[dict[str, str]]) -> None:
-    """NaN and infinities are not sales figures (nor any other measure)."""
-    for column in columns:
-        if column["type"] != "number":
-            continue
-        name = _ident(column["name"])
-        found = con.execute(
-            f"SELECT rowid FROM raw WHERE isnan(CAST({name} AS DOUBLE)) OR isinf(CAST({name} AS DOUBLE)) "
-            "ORDER BY rowid LIMIT 1"
+@dataclass
+class _Column:
+    """A column of the hidden file: its stored DuckDB type, its service kind, and the SQL that
+    reads its value as that kind (the column itself, or a conversion of it)."""
+
+    name: str
+    stored: str
+    kind: str
+    expr: str
+
+
+class _Staged:
+    """The hidden Parquet file every check queries, in file order (row N is the file's Nth)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
+        self.con = con
+        self.path = path
+        parquet = f"read_parquet('{_sql_path(path)}')"
+        described = con.execute(f"DESCRIBE SELECT * FROM {parquet}").fetchall()
+        self.columns = [_Column(r[0], r[1], canonical_type(r[1]), _ident(r[0])) for r in described]
+        # The Parquet reader's row numbers, unless a data column shadows that name.
+        names = {c.name.lower() for c in self.columns}
+        row = "file_row_number" if "file_row_number" not in names else "row_number() OVER () - 1"
+        self.rows = f"(SELECT {row} AS __segmentation_row__, * FROM {parquet})"
+
+    def column(self, name: str) -> _Column:
+        return next(c for c in self.columns if c.name == name)
+
+    def count(self) -> int:
+        found = self.con.execute(f"SELECT count(*) FROM read_parquet('{_sql_path(self.path)}')").fetchone()
+        return int(found[0]) if found is not None else 0
+
+    def first_row(self, condition: str) -> int | None:
+        """The 1-based number of the first row meeting ``condition``, if any."""
+        found = self.con.execute(
+            f"SELECT __segmentation_row__ FROM {self.rows} WHERE {condition} ORDER BY 1 LIMIT 1"
         ).fetchone()
-        if found is not None:
-            raise InvalidCommand([FieldError(column["name"], f"row {found[0] + 1}: not a finite number")])
+        return None if found is None else int(found[0]) + 1
+
+    def any_row(self, condition: str) -> bool:
+        """Whether some row meets ``condition`` (stops at the first)."""
+        parquet = f"read_parquet('{_sql_path(self.path)}')"
+        return self.con.execute(f"SELECT 1 FROM {parquet} WHERE {condition} LIMIT 1").fetchone() is not None
+
+    def finish(
+        self, order: list[str], wanted: dict[str, str], date_format: str | None, rewrite: Path
+    ) -> None:
+        """Rewrite the file with the batch's column order and types, only if either differs."""
+        current = [c.name for c in self.columns]
+        exprs = []
+        same = order == current
+        for name in order:
+            column = self.column(name)
+            same = same and column.expr == _ident(name) and column.stored == _STORED[wanted[name]]
+            exprs.append(_cast_expr(column, wanted[name], date_format))
+        if same:
+            return
+        self.con.execute(
+            f"COPY (SELECT {', '.join(exprs)} FROM read_parquet('{_sql_path(self.path)}')) "
+            f"TO '{_sql_path(rewrite)}' (FORMAT parquet, COMPRESSION zstd)"
+        )
+        os.replace(rewrite, self.path)
 
 
-def _conform(
-    con: duckdb.DuckDBPyConnection,
-    columns: list[dict[str, str]],
-    established: list[dict[str, str]],
-    date_format: str | None,
-) -> list[dict[str, str]]:
+def _cast_expr(column: _Column, wanted: str, date_format: str | None) -> str:
+    alias = _ident(column.name)
+    if column.kind == wanted and column.stored == _STORED[wanted]:
+        return f"{column.expr} AS {alias}"
+    if wanted in ("date", "timestamp") and column.kind == "text" and date_format:
+        return f"CAST(strptime({column.expr}, '{_sql_text(date_format)}') AS {_STORED[wanted]}) AS {alias}"
+    return f"CAST({column.expr} AS {_STORED[wanted]}) AS {alias}"
+
+
+def _first_bad_row(staged: _Staged, column: _Column, wanted: str, date_format: str | None) -> int | None:
+    if wanted in ("date", "timestamp") and column.kind == "text" and date_format:
+        converted = f"try_strptime({column.expr}, '{_sql_text(date_format)}')"
+    else:
+        converted = f"TRY_CAST({column.expr} AS {_STORED[wanted]})"
+    return staged.first_row(f"{column.expr} IS NOT NULL AND {converted} IS NULL")
+
+
+def _refuse_non_finite(staged: _Staged) -> None:
+    """NaN and infinities are not sales figures (nor any other measure)."""
+    for column in staged.columns:
+        if column.kind != "number":
+            continue
+        value = f"CAST({column.expr} AS DOUBLE)"
+        row = staged.first_row(f"isnan({value}) OR isinf({value})")
+        if row is not None:
+            raise InvalidCommand([FieldError(column.name, f"row {row}: not a finite number")])
+
+
+def _read_thousands_separators(staged: _Staged) -> None:
+    """A CSV text column whose every value is a number, at least one written with thousands
+    separators ("1,234.50"), becomes a number column; any other value leaves it text."""
+    for column in staged.columns:
+        if column.kind != "text":
+            continue
+        value = column.expr
+        if staged.any_row(f"{value} IS NOT NULL AND NOT regexp_full_match({value}, '{_NUMBER_TEXT}')"):
+            continue
+        separated, decimals, digits = staged.con.execute(
+            f"SELECT bool_or(contains({value}, ',')), bool_or(contains({value}, '.')), "
+            f"max(length(regexp_replace({value}, '[^0-9]', '', 'g'))) "
+            f"FROM read_parquet('{_sql_path(staged.path)}')"
+        ).fetchone() or (None, None, None)
+        if not separated:
+            continue
+        # Whole numbers stay integers while BIGINT holds them (18 digits always fit).
+        kind = "number" if decimals or (digits or 0) > 18 else "integer"
+        column.kind = kind
+        column.expr = f"CAST(replace({value}, ',', '') AS {_STORED[kind]})"
+
+
+def _conform(staged: _Staged, established: list[dict[str, str]], date_format: str | None) -> dict[str, str]:
     """An appended batch takes the database's columns and types, or is refused naming why."""
-    have = {c["name"]: c["type"] for c in columns}
+    have = {c.name: c for c in staged.columns}
     want = {c["name"]: c["type"] for c in established}
     missing = [n for n in want if n not in have]
     extra = [n for n in have if n not in want]
@@ -275,20 +488,17 @@ def _conform(
     ]
     if errors:
         raise InvalidCommand(errors)
-    result = []
+    result = {}
     for name, wanted in want.items():
-        if wanted == "integer" and have[name] == "number":
+        column = have[name]
+        if wanted == "integer" and column.kind == "number":
             # Whole numbers first, then decimals: the column widens (no value is rounded).
             wanted = "number"
-        elif have[name] != wanted and wanted != "text":
-            row = _first_bad_row(con, name, have[name], wanted, date_format)
+        elif column.kind != wanted and wanted != "text":
+            row = _first_bad_row(staged, column, wanted, date_format)
             if row is not None:
                 raise InvalidCommand([FieldError(name, f"row {row}: value is not {_article(wanted)}")])
-        result.append({"name": name, "type": wanted})
-    order = ", ".join(_ident(c["name"]) for c in established)
-    con.execute(f"CREATE TABLE conformed AS SELECT {order} FROM raw ORDER BY rowid")
-    con.execute("DROP TABLE raw")
-    con.execute("ALTER TABLE conformed RENAME TO raw")
+        result[name] = wanted
     return result
 
 
@@ -297,34 +507,112 @@ def _article(kind: str) -> str:
 
 
 def _check_required(
-    con: duckdb.DuckDBPyConnection,
-    columns: list[dict[str, str]],
-    required: dict[str, str],
-    date_format: str | None,
+    staged: _Staged, wanted: dict[str, str], required: dict[str, str], date_format: str | None
 ) -> None:
     """Columns the configuration uses must survive a replacement with a usable type."""
-    have = {c["name"]: c["type"] for c in columns}
     errors: list[FieldError] = []
     for name, kind in required.items():
-        if name not in have:
+        if name not in wanted:
             errors.append(FieldError(name, "the configuration uses this column; the file lacks it"))
-        elif kind == "date" and have[name] not in ("date", "timestamp"):
-            row = _first_bad_row(con, name, have[name], "date", date_format)
+        elif kind == "date" and wanted[name] not in ("date", "timestamp"):
+            row = _first_bad_row(staged, staged.column(name), "date", date_format)
             where = f"row {row}: " if row is not None else ""
             errors.append(FieldError(name, f"{where}the configured date column must hold dates"))
-        elif kind == "number" and have[name] not in ("integer", "number"):
-            row = _first_bad_row(con, name, have[name], "number", date_format)
+        elif kind == "number" and wanted[name] not in ("integer", "number"):
+            row = _first_bad_row(staged, staged.column(name), "number", date_format)
             where = f"row {row}: " if row is not None else ""
             errors.append(FieldError(name, f"{where}the configured sales column must hold numbers"))
     if errors:
         raise InvalidCommand(errors)
 
 
+# Errors: DuckDB's explanation, made precise where DuckDB is vague.
+
+
+def _csv_error(exc: duckdb.Error, source: Path) -> str:
+    """DuckDB's reason, with the line found here for the two errors whose line it misnumbers."""
+    text = str(exc)
+    if "Invalid unicode" in text:
+        line = _first_line(source, lambda raw: not _is_utf8(raw))
+        if line is not None:
+            return f"line {line}: not UTF-8 text; save the file as UTF-8"
+    if "Maximum line size" in text:
+        line = _first_line(source, lambda raw: len(raw) > MAX_ROW_BYTES)
+        if line is not None:
+            return (
+                f"line {line}: longer than {MAX_ROW_BYTES:,} bytes; no field of a sales row needs that much"
+            )
+    return _duckdb_message(exc, source)
+
+
+def _ndjson_error(exc: duckdb.Error, source: Path) -> str:
+    """DuckDB does not say which line is not an object, and misnumbers a malformed one."""
+    if "non-record JSON" in str(exc) or "Malformed JSON" in str(exc):
+        line = _first_line(source, lambda raw: bool(raw.strip()) and _json_problem(raw) is not None)
+        if line is not None:
+            with open(source, "rb") as handle:
+                for _ in range(line):
+                    raw = handle.readline(MAX_ROW_BYTES + 1)
+            return f"line {line}: {_json_problem(raw)}"
+    if "Maximum object size" in str(exc) or "maximum_object_size" in str(exc):
+        line = _first_line(source, lambda raw: len(raw) > MAX_ROW_BYTES)
+        if line is not None:
+            return f"line {line}: longer than {MAX_ROW_BYTES:,} bytes; no row of sales needs that much"
+    return _duckdb_message(exc, source)
+
+
+def _first_line(source: Path, bad: Callable[[bytes], bool]) -> int | None:
+    """The number of the file's first physical line for which ``bad(line)`` holds (an error
+    path only: it reads the file in Python)."""
+    with open(source, "rb") as handle:
+        number = 0
+        while True:
+            raw = handle.readline(MAX_ROW_BYTES + 1)
+            if not raw:
+                return None
+            number += 1
+            if bad(raw):
+                return number
+            while not raw.endswith(b"\n"):  # the rest of an over-long line
+                raw = handle.readline(MAX_ROW_BYTES + 1)
+                if not raw:
+                    return None
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        # A line cut at the length limit may end inside a character.
+        raw.decode("utf-8") if len(raw) <= MAX_ROW_BYTES else raw[:-4].decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _json_problem(raw: bytes) -> str | None:
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        return f"malformed JSON ({exc.args[0].split(':')[0]})"
+    if not isinstance(value, dict):
+        return "not a JSON object; each line must be one object of column values"
+    return None
+
+
 def _duckdb_message(exc: duckdb.Error, source: Path) -> str:
-    """DuckDB's own explanation, without its hints about reader options, the server's paths or
-    the SQL it ran."""
+    """DuckDB's own explanation, without its hints about reader options, the server's paths,
+    the SQL it ran or the offending line's text (which may be megabytes)."""
     text = str(exc).strip()
-    for marker in ("\n\nPossible Solution", "\nPossible fixes", "\n\nFile:", "\n  file =", "\nLINE "):
+    located = re.search(r"CSV Error on Line: (\d+)\s*\n(?:Original Line:[^\n]*\n)?", text)
+    if located is not None:
+        text = f"line {located.group(1)}: " + text[located.end() :]
+    for marker in (
+        "\n\nPossible Solution",
+        "\nPossible Solution",
+        "\nPossible fixes",
+        "\n\nFile:",
+        "\n  file =",
+        "\nLINE ",
+    ):
         text = text.split(marker)[0]
     text = text.replace(str(source), "the file")
     text = re.sub(r"(read_csv|read_json|read_parquet|strptime|CREATE TABLE|COPY)\b.*", "", text)

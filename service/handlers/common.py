@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -42,10 +42,14 @@ def services(connection: ASGIConnection[Any, Any, Any, Any]) -> Services:
     return connection.app.state.services  # type: ignore[no-any-return]
 
 
-def requires(role: str) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]:
-    """A guard: the request carries a known key (else 401) whose role includes ``role`` (else 403)."""
+def requires(
+    role: str,
+) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Coroutine[Any, Any, None]]:
+    """A guard: the request carries a known key (else 401) whose role includes ``role`` (else 403).
+    Async, so Litestar runs it on the event loop: a sync guard would cost a thread hand-off on
+    every request, and the lookup itself is a hash and a stat()."""
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         scheme, _sep, key = connection.headers.get("authorization", "").partition(" ")
         challenge = {"WWW-Authenticate": 'Bearer realm="segmentation"'}
         if scheme.lower() != "bearer" or not key.strip():

@@ -31,7 +31,7 @@ from service.handlers.common import (
     raw_json,
     services,
 )
-from service.handlers.views import View, ViewQuery, resolve
+from service.handlers.views import View, ViewQuery, resolve, summary_of
 from service.projections.documents import configuration_document, spec_from_document
 from service.segmentation import SEGMENTS_5, SEGMENTS_10, distinct_values, suggested_thresholds
 
@@ -146,7 +146,7 @@ class SegmentationController(Controller):
     ) -> Response[Any]:
         svc = services(request)
         query = await _view_query(request, database, filters, as_of, version, at, min_position)
-        return raw_json((await resolve(svc, database, query)).summary)
+        return raw_json(await summary_of(svc, database, query, min_position))
 
     @get("/segmentation/customers", summary="Per-customer rows")
     async def customers(
@@ -360,7 +360,7 @@ class SegmentationController(Controller):
         svc = services(request)
         checked_database(database)
         await svc.read.wait_for(min_position)
-        _, (config_raw, data_raw) = await svc.read.many(database, "config", "data")
+        _, _, (config_raw, data_raw) = await svc.read.many(database, "config", "data")
         if config_raw is None or data_raw is None:
             await svc.read.require_config(database)
             raise NotFound(f"database {database!r} is not configured")

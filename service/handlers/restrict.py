@@ -20,7 +20,7 @@ async def visible_codes(svc: Services, database: str, restriction: dict[str, lis
     """The customers a restricted reader may see; None when it is not restricted."""
     if not restriction:
         return None
-    _, (config_raw, data_raw) = await svc.read.many(database, "config", "data")
+    _, _, (config_raw, data_raw) = await svc.read.many(database, "config", "data")
     if config_raw is None or data_raw is None:
         return set()
     config, data = msgspec.json.decode(config_raw), msgspec.json.decode(data_raw)

@@ -66,13 +66,23 @@ class View:
     data_version: int
 
 
+async def summary_of(svc: Services, database: str, query: ViewQuery, min_position: int | None) -> bytes:
+    """The summary of a view: the default one straight from the read model (see
+    ``ReadModel.summary``), any other one resolved."""
+    if query.default:
+        summary = await svc.read.summary(database, min_position)
+        if summary is not None:
+            return summary
+    return (await resolve(svc, database, query)).summary
+
+
 async def resolve(svc: Services, database: str, query: ViewQuery) -> View:
     """The view ``query`` asks for, from the read model or computed (and cached) once."""
     if query.version is not None and query.at is not None:
         raise NotFound("give version or at, not both")
     read = svc.read
     if query.default:
-        keys, (config_raw, data_raw, summary, error) = await read.many(
+        keys, _, (config_raw, data_raw, summary, error) = await read.many(
             database, "config", "data", "summary", "error"
         )
         if error is not None:
@@ -101,7 +111,7 @@ async def resolve(svc: Services, database: str, query: ViewQuery) -> View:
         config = data = None
         ttl = REPLAY_TTL
     else:
-        keys, (config_raw, data_raw) = await read.many(database, "config", "data")
+        keys, _, (config_raw, data_raw) = await read.many(database, "config", "data")
         if config_raw is None or data_raw is None:
             await read.require_config(database)
             raise NotFound(f"database {database!r} is not configured")

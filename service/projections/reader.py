@@ -16,17 +16,21 @@ from service.aggregates.errors import NotFound
 from service.handlers.errors import ReadModelBehind, ServiceUnavailable
 from service.projections.keys import Keys
 
-#: GET the current generation, then MGET documents of one database in it, atomically.
+#: GET the current generation and its position, then documents of one database in it, atomically.
 _MANY = """
 local generation = redis.call('GET', KEYS[1])
 if not generation then return nil end
 local root = ARGV[1] .. ':' .. generation .. ':db:' .. ARGV[2] .. ':'
-local out = {generation}
+local out = {generation, redis.call('GET', ARGV[1] .. ':' .. generation .. ':position') or '0'}
 for i = 3, #ARGV do
   out[#out + 1] = redis.call('GET', root .. ARGV[i])
 end
 return out
 """
+
+
+#: How long a process reuses a default summary it read from Redis (see ``ReadModel.summary``).
+SUMMARY_CACHE_SECONDS = 0.25
 
 
 class ReadModel:
@@ -37,6 +41,7 @@ class ReadModel:
         self.control = control
         self._generation: tuple[float, Keys] | None = None
         self._many_script = client.register_script(_MANY)
+        self._summaries: dict[str, tuple[float, int, bytes]] = {}
 
     async def keys(self) -> Keys:
         """The keys of the generation being served. Cached for a second: a rebuild's switch is
@@ -88,7 +93,7 @@ class ReadModel:
         """One stored document of a database, as JSON bytes."""
         return await self._call("get", (await self.keys()).db(database, part))  # type: ignore[no-any-return]
 
-    async def many(self, database: str, *parts: str) -> tuple[Keys, list[bytes | None]]:
+    async def many(self, database: str, *parts: str) -> tuple[Keys, int, list[bytes | None]]:
         """Several documents of a database, read in one round trip together with the generation
         they belong to (a Lua script: atomic with a projector's transaction and with a switch of
         generation). The generation read also refreshes the reader's cached one."""
@@ -98,10 +103,32 @@ class ReadModel:
                 detail="the read model is being built from the event store; retry shortly",
                 headers={"Retry-After": "2"},
             )
-        generation, *values = result
+        generation, position, *values = result
         keys = self.control.at(generation.decode() if isinstance(generation, bytes) else generation)
         self._generation = (time.monotonic(), keys)
-        return keys, values
+        return keys, int(position), values
+
+    async def summary(self, database: str, min_position: int | None) -> bytes | None:
+        """The default summary of a database (None if it has none, or failed).
+
+        Analysts open this page all day, so each process keeps what it read for
+        ``SUMMARY_CACHE_SECONDS``: a Redis round trip costs more than the rest of the request. A
+        cached copy is used only if it was read at or after ``min_position``, so a client that
+        passes the position of its command still reads its own write.
+        """
+        now = time.monotonic()
+        cached = self._summaries.get(database)
+        if (
+            cached is not None
+            and now - cached[0] < SUMMARY_CACHE_SECONDS
+            and (min_position is None or cached[1] >= min_position)
+        ):
+            return cached[2]
+        _, position, (summary, error) = await self.many(database, "summary", "error")
+        if summary is None or error is not None:
+            return None
+        self._summaries[database] = (now, position, summary)
+        return summary
 
     async def exists(self, key: str) -> bool:
         """Whether a key is there."""
