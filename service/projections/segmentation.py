@@ -123,11 +123,14 @@ class SegmentationProjector:
             total += applied
         return total
 
-    def run(self, stop: threading.Event, poll_interval: float = 0.1) -> None:
+    def run(self, stop: threading.Event, poll_interval: float = 0.1, coalesce: float = 0.05) -> None:
         """Follow the notification log until ``stop`` is set; survives Redis and store outages.
 
         On PostgreSQL a subscription (LISTEN/NOTIFY) wakes the projector as soon as events are
-        recorded; the SQLite recorder has none, so there the projector polls.
+        recorded; the SQLite recorder has none, so there the projector polls. After applying a
+        batch it pauses ``coalesce`` seconds: the first event after a quiet spell is projected at
+        once, while a stream of commands is projected in batches, one recomputation per database
+        per batch instead of one per event.
         """
         wake = threading.Event()
         subscription = self._subscribe(wake)
@@ -139,6 +142,8 @@ class SegmentationProjector:
                     wake.clear()
                     if self.run_once() == 0:
                         wake.wait(idle_wait)
+                    else:
+                        stop.wait(coalesce)
                 except Exception as exc:  # keep following after any outage; the log says why
                     self.stats.errors += 1
                     self.stats.last_error = f"{type(exc).__name__}: {exc}"
