@@ -232,6 +232,7 @@ def test_a_retried_upload_with_the_same_key_stores_one_batch(sqlite_settings: Se
             f"/databases/{database}", params={"min_position": first.json()["position"]}, headers=ANALYST
         )
         assert len(listed.json()["batches"]) == 1
+    _assert_equals_rebuild(sqlite_settings, redis.Redis.from_url(sqlite_settings.redis_url or ""))
 
 
 def test_serve_with_two_workers_answers_and_projects(sqlite_settings: Settings) -> None:
@@ -244,6 +245,8 @@ def test_serve_with_two_workers_answers_and_projects(sqlite_settings: Settings) 
         ]
         assert {a.status_code for a in answers} == {200}
         assert "segmentation_http_requests_total" in api.get("/metrics").text
+        wait_until(lambda: _caught_up(api))
+    _assert_equals_rebuild(sqlite_settings, redis.Redis.from_url(sqlite_settings.redis_url or ""))
 
 
 def test_a_projector_killed_at_random_moments_loses_and_repeats_nothing(
