@@ -207,3 +207,19 @@ async def test_audit_names_actors_and_reasons(client: AsyncTestClient[Any]) -> N
     exclusions = (await client.get(f"/databases/{database}/audit/exclusions", headers=AUDITOR)).json()
     assert exclusions["rules"][0]["customers"] == ["AA-10315", "CG-12520"]
     assert exclusions["rules"][0]["created_by"] == "bob"
+
+
+@needs_superstore
+async def test_as_of_sets_the_reference_date_of_a_view(client: AsyncTestClient[Any]) -> None:
+    database, position = await configured_superstore(client)
+
+    response = await client.get(
+        f"/databases/{database}/segmentation",
+        params={"as_of": "2016-12-30", "min_position": position},
+        headers=ANALYST,
+    )
+
+    summary = response.json()
+    assert (summary["reference_date"], summary["period_start"]) == ("2016-12-30", "2015-12-31")
+    assert 0 < summary["active_customers"] != 693
+    assert summary["configuration_version"] == 1
