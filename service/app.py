@@ -197,6 +197,12 @@ def _document_errors_and_security(app: Litestar) -> None:
             statuses: tuple[int, ...] = (503,)
             if handler.resolve_guards():
                 statuses = (400, 401, 403, 404, 422, 503)
+            if handler.http_methods & {"POST", "PUT", "PATCH", "DELETE"}:
+                statuses += (412, 413)  # If-Match mismatch; a body over the limit
+                if "PUT" in handler.http_methods and "configuration" in route.path:
+                    statuses += (409,)  # already configured
+                if route.path.endswith("/imports"):
+                    statuses += (415,)  # not CSV, NDJSON or Parquet
             problems = {
                 s: ResponseSpec(Problem, description=HTTPStatus(s).phrase, media_type=PROBLEM_JSON)
                 for s in statuses

@@ -137,3 +137,12 @@ SUPERSTORE_CONFIG = {
     "sales_column": "Sales",
     "purchase_column": "Order ID",
 }
+
+SMALL_DATABASE_CSV = b"""customer,name,day,amount,order,region
+A,Ann,2024-01-10,100.00,o1,North
+A,Ann,2024-03-05,50.00,o2,North
+B,Bob,2024-02-01,20.00,o3,South
+C,Cid,2024-03-30,75.50,o4,South
+D,Dee,2023-01-01,10.00,o5,East
+"""
+"""A small sales file (the schema of ``tests.integration.conftest.SMALL_CSV``) for HTTP tests."""

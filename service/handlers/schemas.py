@@ -67,7 +67,7 @@ class RemovalCreate(Body):
 
 
 Criteria = Annotated[dict[Column, Annotated[list[Value], Meta(max_length=10_000)]], Meta(max_length=50)]
-SetName = Annotated[str, Meta(min_length=1, max_length=100)]
+SetName = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
 class ThresholdSetCreate(Body):

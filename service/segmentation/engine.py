@@ -281,21 +281,19 @@ def _metrics(
         ORDER BY pid, code  -- binary collation: the code-point order of Python's sort
     """
     columns = con.execute(sql, params.values).fetchnumpy()
+    whole = _Population(
+        code=np.asarray(columns["code"]),
+        frequency=np.asarray(columns["frequency"], dtype=np.int64),
+        recency=np.asarray(columns["recency"], dtype=np.int64),
+        last_purchase=np.asarray(columns["last_purchase"]).astype("datetime64[D]"),
+        micro=np.asarray(columns["micro"], dtype=np.int64),
+        cents=np.asarray(columns["monetary_cents"], dtype=np.float64),
+        name=np.asarray(columns["name"], dtype=object),
+    )
+    if len(populations) == 1:
+        return [whole]
     pid = np.asarray(columns["pid"])
-    result = []
-    for i in range(len(populations)):
-        keep = pid == i
-        result.append(
-            _Population(
-                code=np.asarray(columns["code"])[keep],
-                frequency=np.asarray(columns["frequency"], dtype=np.int64)[keep],
-                recency=np.asarray(columns["recency"], dtype=np.int64)[keep],
-                last_purchase=np.asarray(columns["last_purchase"]).astype("datetime64[D]")[keep],
-                micro=np.asarray(columns["micro"], dtype=np.int64)[keep],
-                cents=np.asarray(columns["monetary_cents"], dtype=np.float64)[keep],
-                name=np.asarray(columns["name"], dtype=object)[keep],
-            )
-        )
+    result = [_Population(*(column[pid == i] for column in whole)) for i in range(len(populations))]
     return result
 
 
