@@ -11,20 +11,11 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from service.aggregates.errors import Conflict, DomainError, InvalidCommand, NotFound, VersionMismatch
+from service.projections.reader import ReadModelUnavailable
 
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
-
-
-class ServiceUnavailable(HTTPException):
-    """A dependency (Redis, the event store) or the read model is not ready; retry later."""
-
-    status_code = 503
-
-
-class ReadModelBehind(ServiceUnavailable):
-    """``min_position`` was not reached in time."""
 
 
 def problem(
@@ -83,6 +74,13 @@ def on_domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[dic
     return problem(400, str(exc))
 
 
+def on_read_model_unavailable(
+    _: Request[Any, Any, Any], exc: ReadModelUnavailable
+) -> Response[dict[str, Any]]:
+    """Redis down, the read model being built, or behind ``min_position``: a 503 to retry."""
+    return problem(503, exc.detail, headers={"Retry-After": str(exc.retry_after)})
+
+
 def on_unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     """A bug: logged with its traceback, answered without internals."""
     log.error("unhandled error", exc_info=exc)
@@ -92,7 +90,8 @@ def on_unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[st
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: on_http_exception,
     DomainError: on_domain_error,
+    ReadModelUnavailable: on_read_model_unavailable,
     Exception: on_unexpected,
 }
 
-__all__ = ["EXCEPTION_HANDLERS", "PROBLEM_JSON", "ReadModelBehind", "ServiceUnavailable", "problem"]
+__all__ = ["EXCEPTION_HANDLERS", "PROBLEM_JSON", "problem"]

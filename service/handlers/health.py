@@ -8,7 +8,8 @@ from typing import Any
 from litestar import Controller, Request, Response, get
 
 from service.handlers.common import services
-from service.handlers.errors import ServiceUnavailable, problem
+from service.handlers.errors import problem
+from service.projections.reader import ReadModelUnavailable
 
 
 class HealthController(Controller):
@@ -36,7 +37,7 @@ class HealthController(Controller):
         else:
             try:
                 position = await svc.read.position()
-            except ServiceUnavailable:
+            except ReadModelUnavailable:
                 problems.append("read model: not built yet")
             if await svc.read.rebuilding():
                 problems.append(

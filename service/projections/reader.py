@@ -13,8 +13,19 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from service.aggregates.errors import NotFound
-from service.handlers.errors import ReadModelBehind, ServiceUnavailable
 from service.projections.keys import Keys
+
+
+class ReadModelUnavailable(Exception):
+    """The read model cannot answer now (Redis down, being built, behind); retry shortly."""
+
+    def __init__(self, detail: str, retry_after: int = 5) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.retry_after = retry_after
+
+
+_BUILDING = "the read model is being built from the event store; retry shortly"
 
 #: GET the current generation and its position, then documents of one database in it, atomically.
 _MANY = """
@@ -51,9 +62,8 @@ class ReadModel:
             return self._generation[1]
         generation = await self._call("get", self.control.current)
         if generation is None:
-            raise ServiceUnavailable(
-                detail="the read model is being built from the event store; retry shortly",
-                headers={"Retry-After": "2"},
+            raise ReadModelUnavailable(
+                "the read model is being built from the event store; retry shortly", retry_after=2
             )
         keys = self.control.at(generation.decode() if isinstance(generation, bytes) else generation)
         self._generation = (now, keys)
@@ -68,9 +78,7 @@ class ReadModel:
                 )
             return await getattr(self.redis, command)(*args)
         except (RedisError, OSError) as exc:
-            raise ServiceUnavailable(
-                detail=f"Redis is unavailable: {exc}", headers={"Retry-After": "5"}
-            ) from exc
+            raise ReadModelUnavailable(f"Redis is unavailable: {exc}", retry_after=5) from exc
 
     async def position(self) -> int:
         """The last event store position applied to the read model."""
@@ -83,9 +91,8 @@ class ReadModel:
         deadline = time.monotonic() + timeout
         while await self.position() < position:
             if time.monotonic() >= deadline:
-                raise ReadModelBehind(
-                    detail=f"the read model has not yet reached position {position}; retry shortly",
-                    headers={"Retry-After": "1"},
+                raise ReadModelUnavailable(
+                    f"the read model has not yet reached position {position}; retry shortly", retry_after=1
                 )
             await asyncio.sleep(0.02)
 
@@ -99,9 +106,8 @@ class ReadModel:
         generation). The generation read also refreshes the reader's cached one."""
         result = await self._call("evalsha_many", database, parts)
         if result is None:
-            raise ServiceUnavailable(
-                detail="the read model is being built from the event store; retry shortly",
-                headers={"Retry-After": "2"},
+            raise ReadModelUnavailable(
+                "the read model is being built from the event store; retry shortly", retry_after=2
             )
         generation, position, *values = result
         keys = self.control.at(generation.decode() if isinstance(generation, bytes) else generation)
