@@ -164,16 +164,11 @@ def drop_prefix(redis_url: str, prefix: str) -> None:
     """Delete every key of one bench prefix (the run's own keys only)."""
     import redis
 
+    from service.projections.segmentation import delete_matching
+
     client = redis.Redis.from_url(redis_url)
     try:
-        batch = []
-        for key in client.scan_iter(match=f"{prefix}:*", count=1000):
-            batch.append(key)
-            if len(batch) >= 1000:
-                client.delete(*batch)
-                batch.clear()
-        if batch:
-            client.delete(*batch)
+        delete_matching(client, f"{prefix}:*")
     finally:
         client.close()
 

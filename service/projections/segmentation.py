@@ -360,8 +360,13 @@ def _text(value: bytes | str) -> str:
 
 def drop_generation(client: redis.Redis, keys: Keys) -> None:
     """Delete every key of one generation."""
+    delete_matching(client, keys.pattern)
+
+
+def delete_matching(client: redis.Redis, pattern: str) -> None:
+    """Delete every key matching ``pattern``, a thousand at a time."""
     batch: list[bytes] = []
-    for key in client.scan_iter(match=keys.pattern, count=1000):
+    for key in client.scan_iter(match=pattern, count=1000):
         batch.append(key)
         if len(batch) >= 1000:
             client.delete(*batch)
