@@ -288,7 +288,16 @@ class SegmentationController(Controller):
         for name, point in (("from", from_), ("to", to)):
             version, at = _point(name, point)
             views.append(
-                await resolve(svc, database, ViewQuery(filters=view_filters, version=version, at=at))
+                await resolve(
+                    svc,
+                    database,
+                    ViewQuery(
+                        filters=view_filters,
+                        version=version,
+                        at=at,
+                        restriction=identity(request).restriction,
+                    ),
+                )
             )
         sides: list[dict[str, dict[str, Any]]] = []
         for v in views:

@@ -133,6 +133,11 @@ async def test_no_endpoint_reveals_a_customer_seen_only_in_another_region(restri
     ).json()
     assert east_only not in {m["code"] for m in movement["customers"]}
     assert west_only in {m["code"] for m in movement["customers"]}
+    matrix = (
+        await client.get(f"{base}/segmentation/movement", params={"from": 1, "to": 2}, headers=west)
+    ).json()
+    at_v1 = (await client.get(f"{base}/segmentation", params={"version": 1}, headers=west)).json()
+    assert matrix["active_in_either"] == at_v1["active_customers"] < 693
     exclusions = (await client.get(f"{base}/audit/exclusions", headers=west_auditor)).json()
     assert exclusions["rules"][0]["customers"] == [west_only]
     assert exclusions["rules"][0]["values"] == [west_only]
