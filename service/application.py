@@ -26,7 +26,7 @@ from service.aggregates.errors import Conflict, FieldError, InvalidCommand, NotF
 from service.aggregates.idempotency import IdempotencyRecord
 from service.aggregates.sales_database import SalesDatabase
 from service.segmentation import RemovalRule, removal_matches
-from service.storage import BatchStorage, validate_database_name
+from service.storage import SALES_LIMIT_TEXT, BatchStorage, sales_out_of_range, validate_database_name
 
 
 @dataclass(frozen=True)
@@ -135,6 +135,7 @@ class SegmentationApplication(Application[UUID]):
 
         def command() -> tuple[Aggregate, dict[str, Any], None]:
             columns = self._columns(database)
+            self._check_sales_range(database, settings.get("sales_column"))
             configuration = self.configuration(database)
             if configuration is None:
                 _check_expected(0, ctx.expected)
@@ -150,9 +151,13 @@ class SegmentationApplication(Application[UUID]):
 
     def edit_configuration(self, database: str, changes: dict[str, Any], ctx: Context) -> Accepted:
         """EditConfiguration."""
-        return self._on_configuration(
-            database, ctx, 200, lambda c: c.edit(changes, self._columns(database), ctx.actor, ctx.reason)
-        )
+
+        def change(configuration: Configuration) -> None:
+            if "sales_column" in changes:
+                self._check_sales_range(database, changes["sales_column"])
+            configuration.edit(changes, self._columns(database), ctx.actor, ctx.reason)
+
+        return self._on_configuration(database, ctx, 200, change)
 
     def delete_configuration(self, database: str, ctx: Context) -> Accepted:
         """DeleteConfiguration."""
@@ -414,6 +419,19 @@ class SegmentationApplication(Application[UUID]):
         return self.recorder.max_notification_id() or 0
 
     # Helpers.
+
+    def _check_sales_range(self, database: str, sales_column: str | None) -> None:
+        """The sales column's lines must fit the engine's exact sums (see ``SALES_LIMIT``)."""
+        sales = self.sales_database(database)
+        if (
+            sales is None
+            or not sales_column
+            or sales.column_types.get(sales_column) not in ("integer", "number")
+        ):
+            return
+        files = [self.storage.path(b["file"]) for b in sales.current]
+        if sales_out_of_range(files, sales_column):
+            raise InvalidCommand([FieldError("sales_column", SALES_LIMIT_TEXT)])
 
     def _columns(self, database: str) -> dict[str, str]:
         sales = self.sales_database(database)

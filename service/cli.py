@@ -59,7 +59,11 @@ def main(argv: list[str] | None = None) -> int:
 
         write_rows(args.rows, args.customers, args.out, seed=args.seed)
         return 0
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:  # a malformed setting: say which, without a traceback
+        print(f"segmentation: a setting is malformed: {exc}", file=sys.stderr)
+        return 2
     configure_logging(settings.log_format)
     try:
         KeyStore(settings.data_dir / "keys.json", settings.api_keys)

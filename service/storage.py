@@ -433,6 +433,27 @@ def _cast_expr(column: _Column, wanted: str, date_format: str | None) -> str:
     return f"CAST({column.expr} AS {_STORED[wanted]}) AS {alias}"
 
 
+#: The largest magnitude of one sales line: the engine sums lines as exact DECIMAL(18, 6).
+SALES_LIMIT = 10**12
+SALES_LIMIT_TEXT = "a sales value must be smaller than 1,000,000,000,000 in magnitude"
+
+
+def sales_out_of_range(files: list[Path], column: str) -> bool:
+    """Whether any line of ``column`` in these batch files is beyond ``SALES_LIMIT``."""
+    if not files:
+        return False
+    con = duckdb.connect()
+    try:
+        paths = ", ".join(f"'{_sql_path(f)}'" for f in files)
+        found = con.execute(
+            f"SELECT 1 FROM read_parquet([{paths}], union_by_name = true) "
+            f"WHERE abs(CAST({_ident(column)} AS DOUBLE)) >= {SALES_LIMIT} LIMIT 1"
+        ).fetchone()
+    finally:
+        con.close()
+    return found is not None
+
+
 def _first_bad_row(staged: _Staged, column: _Column, wanted: str, date_format: str | None) -> int | None:
     if wanted in ("date", "timestamp") and column.kind == "text" and date_format:
         converted = f"try_strptime({column.expr}, '{_sql_text(date_format)}')"
@@ -522,6 +543,10 @@ def _check_required(
             row = _first_bad_row(staged, staged.column(name), "number", date_format)
             where = f"row {row}: " if row is not None else ""
             errors.append(FieldError(name, f"{where}the configured sales column must hold numbers"))
+        elif kind == "number":
+            row = staged.first_row(f"abs(CAST({staged.column(name).expr} AS DOUBLE)) >= {SALES_LIMIT}")
+            if row is not None:
+                errors.append(FieldError(name, f"row {row}: {SALES_LIMIT_TEXT}"))
     if errors:
         raise InvalidCommand(errors)
 

@@ -18,6 +18,8 @@ from eventsourcing.domain import Aggregate
 from service.aggregates.errors import Conflict, FieldError, InvalidCommand, NotFound
 
 METRICS = ("frequency", "monetary", "recency")
+#: Cut points beyond any real customer (and beyond what the engine compares exactly).
+CUT_LIMITS = {"frequency": 10**9, "recency": 10**9, "monetary": 10**12}
 NUMERIC_TYPES = frozenset({"integer", "number"})
 DATE_TYPES = frozenset({"date", "timestamp"})
 
@@ -65,6 +67,10 @@ def validate_thresholds(field: str, thresholds: dict[str, Any]) -> list[FieldErr
         if not found and cuts is not None and metric != "monetary" and cuts[0] < 0:
             found = [
                 FieldError(f"{field}.{metric}", f"{metric} cut points count purchases or days: not negative")
+            ]
+        if not found and cuts is not None and max(abs(c) for c in cuts) >= CUT_LIMITS[metric]:
+            found = [
+                FieldError(f"{field}.{metric}", f"cut points must be smaller than {CUT_LIMITS[metric]:,}")
             ]
         errors += found
     return errors

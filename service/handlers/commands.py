@@ -52,6 +52,10 @@ from service.storage import FORMATS, remove_quietly
 _encode = msgspec.json.encode
 
 
+class _Versioned(msgspec.Struct):
+    version: int
+
+
 class UnsupportedMediaType(ClientException):
     status_code = 415
 
@@ -149,8 +153,11 @@ class ConfigurationController(Controller):
         if visible is not None:
             document = msgspec.json.decode(raw)  # type: ignore[arg-type]
             document["removal_rules"] = [redact_values(r, visible) for r in document["removal_rules"]]
-            return raw_json(msgspec.json.encode(document))
-        return raw_json(raw)  # type: ignore[arg-type]
+            raw = msgspec.json.encode(document)
+        response = raw_json(raw)  # type: ignore[arg-type]
+        version = msgspec.json.decode(raw, type=_Versioned).version  # type: ignore[arg-type]
+        response.headers["ETag"] = f'"{version}"'
+        return response
 
     @put(
         "/",

@@ -12,6 +12,7 @@ from litestar.exceptions import HTTPException, ValidationException
 
 from service.aggregates.errors import Conflict, DomainError, InvalidCommand, NotFound, VersionMismatch
 from service.projections.reader import ReadModelUnavailable
+from service.segmentation import UnknownColumnError
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,11 @@ def on_read_model_unavailable(
     return problem(503, exc.detail, headers={"Retry-After": str(exc.retry_after)})
 
 
+def on_unknown_column(_: Request[Any, Any, Any], exc: UnknownColumnError) -> Response[dict[str, Any]]:
+    """A column a computation needs is in none of the batches (a safety net: the edge checks)."""
+    return problem(422, str(exc), errors=[{"field": exc.column, "message": "column does not exist"}])
+
+
 def on_unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     """A bug: logged with its traceback, answered without internals."""
     log.error("unhandled error", exc_info=exc)
@@ -91,6 +97,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: on_http_exception,
     DomainError: on_domain_error,
     ReadModelUnavailable: on_read_model_unavailable,
+    UnknownColumnError: on_unknown_column,
     Exception: on_unexpected,
 }
 

@@ -20,7 +20,7 @@ from litestar.exceptions import ValidationException
 from litestar.params import Parameter, QueryParameter
 from litestar.response import Stream
 
-from service.aggregates.errors import FieldError, InvalidCommand, NotFound
+from service.aggregates.errors import NotFound
 from service.handlers.common import (
     ANALYST,
     Services,
@@ -31,6 +31,7 @@ from service.handlers.common import (
     raw_json,
     services,
 )
+from service.handlers.restrict import require_visible_data
 from service.handlers.views import View, ViewQuery, resolve, summary_of
 from service.projections.documents import configuration_document, spec_from_document
 from service.segmentation import SEGMENTS_5, SEGMENTS_10, distinct_values, suggested_thresholds
@@ -41,7 +42,8 @@ FilterParam = Annotated[
 ]
 AsOf = Annotated[date | None, QueryParameter(description="A reference date for this view (YYYY-MM-DD)")]
 Version = Annotated[
-    int | None, QueryParameter(ge=1, description="Answer as at this configuration version (a replay)")
+    int | None,
+    QueryParameter(ge=1, le=10**12, description="Answer as at this configuration version (a replay)"),
 ]
 At = Annotated[
     datetime | None, QueryParameter(description="Answer as at this instant, ISO 8601 UTC (a replay)")
@@ -117,8 +119,9 @@ class DatabaseController(Controller):
         if column not in {c["name"] for c in data["columns"]}:
             raise NotFound(f"database {database!r} has no column {column!r}")
         files = _files(services(request), data)
-        restriction = identity(request).restriction or None
-        values = await asyncio.to_thread(distinct_values, files, column, search, limit, restriction)
+        restriction = identity(request).restriction
+        require_visible_data(database, data, restriction)
+        values = await asyncio.to_thread(distinct_values, files, column, search, limit, restriction or None)
         return {
             "database": database,
             "column": column,
@@ -244,10 +247,9 @@ class SegmentationController(Controller):
             exclusions=[
                 {
                     "rule_id": r["rule_id"],
-                    "label": r["label"],
                     "dimension": r["dimension"],
                     # A rule on codes names other customers too: a restricted reader sees only this one.
-                    "values": r["values"] if r["dimension"] or not query.restriction else [code],
+                    **_only(r, code, query.restriction),
                     "created_by": r["created_by"],
                     "created_at": r["created_at"],
                     "reason": r["reason"],
@@ -377,7 +379,7 @@ class SegmentationController(Controller):
         view = parse_filters(filters)
         check_filter_columns(view, data, config)
         restriction = identity(request).restriction
-        check_filter_columns(restriction, data, config)
+        require_visible_data(database, data, restriction)
         cuts = await asyncio.to_thread(
             suggested_thresholds,
             _files(svc, data),
@@ -428,13 +430,15 @@ def _utc(at: datetime | None) -> datetime | None:
 
 def _point(name: str, text: str) -> tuple[int | None, datetime | None]:
     """A movement end: a configuration version (digits) or an ISO 8601 instant."""
-    if text.isdigit():
+    if text.isdigit() and 1 <= int(text) <= 10**12:
         return int(text), None
     try:
+        if text.isdigit():
+            raise ValueError(text)
         return None, _utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
     except ValueError:
         raise ValidationException(
-            detail=f"{name} must be a configuration version or an ISO 8601 instant, not {text!r}",
+            detail=f"{name} must be a configuration version (1 to 10^12) or an ISO instant, not {text!r}",
             extra=[{"key": name, "message": "not a version or an instant"}],
         ) from None
 
@@ -453,6 +457,14 @@ def _order(segment: str | None) -> int:
 def _created_by(rule: dict[str, Any], view: View) -> bool:
     """Whether a rule existed by the configuration version a replay used."""
     return datetime.fromisoformat(rule["created_at"]) <= datetime.fromisoformat(view.config["modified_at"])
+
+
+def _only(rule: dict[str, Any], code: str, restriction: dict[str, list[str]]) -> dict[str, Any]:
+    """A rule's values and label as a reader may see them: a restricted reader sees, of a rule
+    on codes, only the customer it asked about."""
+    if rule["dimension"] or not restriction:
+        return {"values": rule["values"], "label": rule["label"]}
+    return {"values": [code], "label": f"Customers: {code}"}
 
 
 async def _visible(
@@ -522,7 +534,10 @@ def _sorted(rows: list[dict[str, Any]], sort: str) -> list[dict[str, Any]]:
     descending = sort.startswith("-")
     field = sort.removeprefix("-")
     if field not in SORTS:
-        raise InvalidCommand([FieldError("sort", f"must be one of {', '.join(SORTS)}, optionally with -")])
+        raise ValidationException(
+            detail=f"sort must be one of {', '.join(SORTS)}, optionally with -",
+            extra=[{"key": "sort", "message": "not a sort order"}],
+        )
     if field == "code":
         return sorted(rows, key=lambda r: r["code"], reverse=descending)
     if field == "name":

@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 
+from service.aggregates.errors import NotFound
 from service.handlers.common import Services
 from service.segmentation import UnknownColumnError, visible_customers
 
@@ -31,8 +32,20 @@ async def visible_codes(svc: Services, database: str, restriction: dict[str, lis
         return set()
 
 
-def redact_values(rule: dict[str, Any], visible: set[str] | None, key: str = "values") -> dict[str, Any]:
-    """A code rule's values, keeping only the visible customers."""
+def redact_values(rule: dict[str, Any], visible: set[str] | None) -> dict[str, Any]:
+    """A code rule keeping only the visible customers, in its values and in its label (a
+    generated label lists codes too)."""
     if visible is None or rule.get("dimension"):
         return rule
-    return {**rule, key: [v for v in rule.get(key, []) if v in visible]}
+    values = [v for v in rule.get("values", []) if v in visible]
+    redacted = {**rule, "values": values}
+    if "label" in rule:
+        redacted["label"] = "Customers: " + ", ".join(values)
+    return redacted
+
+
+def require_visible_data(database: str, data: dict[str, Any], restriction: dict[str, list[str]]) -> None:
+    """A key restricted on a column this database lacks may see none of its rows."""
+    names = {c["name"] for c in data["columns"]}
+    if any(column not in names for column in restriction):
+        raise NotFound(f"this key may see no data of database {database!r}")

@@ -62,7 +62,7 @@ class RemovalCreate(Body):
 
     dimension: Column | None
     values: Annotated[list[Value], Meta(min_length=1, max_length=100_000)]
-    label: Annotated[str, Meta(max_length=200)] | None = None
+    label: Annotated[str, Meta(max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")] | None = None
     reason: Reason | None = None
 
 

@@ -21,6 +21,7 @@ from litestar.exceptions import InternalServerException
 
 from service.aggregates.errors import NotFound
 from service.handlers.common import Services, check_filter_columns
+from service.handlers.restrict import require_visible_data
 from service.projections.documents import (
     configuration_document,
     data_document,
@@ -138,8 +139,7 @@ async def resolve(svc: Services, database: str, query: ViewQuery) -> View:
     assert data is not None
     check_filter_columns(query.filters, data, config)
     files = [str(svc.app.storage.path(f)) for f in data["files"]]
-    if any(column not in {c["name"] for c in data["columns"]} for column in query.restriction):
-        raise NotFound(f"this key may see no data of database {database!r}")
+    require_visible_data(database, data, query.restriction)
     result = await asyncio.to_thread(
         compute, files, spec_from_document(config), query.filters, query.as_of, query.restriction or None
     )

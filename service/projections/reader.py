@@ -26,11 +26,14 @@ class ReadModelUnavailable(Exception):
 
 
 _BUILDING = "the read model is being built from the event store; retry shortly"
+_REBUILDING = "the read model is being rebuilt from the event store after Redis lost it; retry shortly"
 
-#: GET the current generation and its position, then documents of one database in it, atomically.
+#: GET the current generation and its position, then documents of one database in it, atomically;
+#: just the generation while it is being rebuilt after a loss.
 _MANY = """
 local generation = redis.call('GET', KEYS[1])
 if not generation then return nil end
+if redis.call('GET', KEYS[2]) == generation then return {generation} end
 local root = ARGV[1] .. ':' .. generation .. ':db:' .. ARGV[2] .. ':'
 local out = {generation, redis.call('GET', ARGV[1] .. ':' .. generation .. ':position') or '0'}
 for i = 3, #ARGV do
@@ -60,11 +63,11 @@ class ReadModel:
         now = time.monotonic()
         if self._generation is not None and now - self._generation[0] < 1.0:
             return self._generation[1]
-        generation = await self._call("get", self.control.current)
+        generation, rebuilding = await self._call("mget", [self.control.current, self.control.rebuilding])
         if generation is None:
-            raise ReadModelUnavailable(
-                "the read model is being built from the event store; retry shortly", retry_after=2
-            )
+            raise ReadModelUnavailable(_BUILDING, retry_after=2)
+        if rebuilding == generation:  # not cached: the rebuild may end any moment
+            raise ReadModelUnavailable(_REBUILDING, retry_after=2)
         keys = self.control.at(generation.decode() if isinstance(generation, bytes) else generation)
         self._generation = (now, keys)
         return keys
@@ -74,7 +77,8 @@ class ReadModel:
             if command == "evalsha_many":
                 database, parts = args
                 return await self._many_script(
-                    keys=[self.control.current], args=[self.control.control, database, *parts]
+                    keys=[self.control.current, self.control.rebuilding],
+                    args=[self.control.control, database, *parts],
                 )
             return await getattr(self.redis, command)(*args)
         except (RedisError, OSError) as exc:
@@ -89,12 +93,18 @@ class ReadModel:
         if position is None:
             return
         deadline = time.monotonic() + timeout
-        while await self.position() < position:
+        while await self._position_or_zero() < position:
             if time.monotonic() >= deadline:
                 raise ReadModelUnavailable(
                     f"the read model has not yet reached position {position}; retry shortly", retry_after=1
                 )
             await asyncio.sleep(0.02)
+
+    async def _position_or_zero(self) -> int:
+        try:
+            return await self.position()
+        except ReadModelUnavailable:
+            return 0  # being built: keep waiting until the deadline
 
     async def raw(self, database: str, part: str) -> bytes | None:
         """One stored document of a database, as JSON bytes."""
@@ -106,9 +116,9 @@ class ReadModel:
         generation). The generation read also refreshes the reader's cached one."""
         result = await self._call("evalsha_many", database, parts)
         if result is None:
-            raise ReadModelUnavailable(
-                "the read model is being built from the event store; retry shortly", retry_after=2
-            )
+            raise ReadModelUnavailable(_BUILDING, retry_after=2)
+        if len(result) == 1:
+            raise ReadModelUnavailable(_REBUILDING, retry_after=2)
         generation, position, *values = result
         keys = self.control.at(generation.decode() if isinstance(generation, bytes) else generation)
         self._generation = (time.monotonic(), keys)
@@ -149,6 +159,8 @@ class ReadModel:
         """The database's data document; 404 for an unknown database."""
         data = await self.document(database, "data")
         if data is None:
+            if await self.rebuilding():  # not yet projected again, rather than unknown
+                raise ReadModelUnavailable(_REBUILDING, retry_after=2)
             raise NotFound(f"database {database!r} does not exist")
         return data  # type: ignore[no-any-return]
 

@@ -210,6 +210,7 @@ def _metrics(
     end: date,
     populations: list[Filters],
     restriction: Filters | None = None,
+    exact_text: bool = False,
 ) -> list[_Population]:
     """Active customers' metrics for each population (a set of line filters), in one query.
 
@@ -219,6 +220,9 @@ def _metrics(
     params = _Params(files)
     customer = _ident(spec.customer_column)
     day = f"CAST({_ident(spec.date_column)} AS DATE)"
+    # Millionths fit a BIGINT up to about 9.2 trillion per customer; beyond that (NULL from
+    # TRY_CAST) the query runs again with the exact sums as text, read into Python ints.
+    micro = "CAST(sum(net) AS VARCHAR)" if exact_text else "TRY_CAST(sum(net) * 1000000 AS BIGINT)"
     purchase = _text(spec.purchase_column) if spec.purchase_column else "NULL::VARCHAR"
     name = _text(spec.name_column) if spec.name_column else "NULL::VARCHAR"
     flags = ", ".join(f"{_filter_sql(filters, params)} AS in{i}" for i, filters in enumerate(populations))
@@ -270,7 +274,7 @@ def _metrics(
                count(*) FILTER (WHERE net > 0) AS frequency,
                date_diff('day', max(day) FILTER (WHERE net > 0), {end_p}::DATE) AS recency,
                max(day) FILTER (WHERE net > 0) AS last_purchase,
-               CAST(sum(net) * 1000000 AS BIGINT) AS micro,
+               {micro} AS micro,
                -- Rounded to cents in SQL: DuckDB rounds DECIMAL halves away from zero, and
                -- the DOUBLE of a cent value equals Python's float of it (a unit test pins it).
                CAST(round(sum(net), 2) AS DOUBLE) AS monetary_cents,
@@ -281,12 +285,20 @@ def _metrics(
         ORDER BY pid, code  -- binary collation: the code-point order of Python's sort
     """
     columns = con.execute(sql, params.values).fetchnumpy()
+    if exact_text:
+        millionths = np.array(
+            [int(Decimal(text) * _MICRO) for text in np.asarray(columns["micro"]).tolist()], dtype=object
+        )
+    elif np.ma.is_masked(columns["micro"]):
+        return _metrics(con, files, spec, start, end, populations, restriction, exact_text=True)
+    else:
+        millionths = np.asarray(columns["micro"], dtype=np.int64)
     whole = _Population(
         code=np.asarray(columns["code"]),
         frequency=np.asarray(columns["frequency"], dtype=np.int64),
         recency=np.asarray(columns["recency"], dtype=np.int64),
         last_purchase=np.asarray(columns["last_purchase"]).astype("datetime64[D]"),
-        micro=np.asarray(columns["micro"], dtype=np.int64),
+        micro=millionths,
         cents=np.asarray(columns["monetary_cents"], dtype=np.float64),
         name=np.asarray(columns["name"], dtype=object),
     )
@@ -462,7 +474,7 @@ def compute(
     f = 1 + np.searchsorted(np.asarray(thresholds["frequency"].cuts, dtype=np.float64), customers.frequency)
     r = 5 - np.searchsorted(np.asarray(thresholds["recency"].cuts, dtype=np.float64), customers.recency)
     m_cuts = np.asarray(
-        [math.floor(exact_cut(c) * _MICRO) for c in thresholds["monetary"].cuts], dtype=np.int64
+        [math.floor(exact_cut(c) * _MICRO) for c in thresholds["monetary"].cuts], dtype=customers.micro.dtype
     )
     m = 1 + np.searchsorted(m_cuts, customers.micro)
     keys = [key for key, _ in table]

@@ -174,7 +174,7 @@ async def test_queries_validate_their_parameters(client: AsyncTestClient[Any]) -
     _problem(await client.get(f"{base}/segmentation", params={"as_of": "yesterday"}, headers=ANALYST), 400)
     _problem(await client.get(f"{base}/segmentation/customers", params={"limit": 5000}, headers=ANALYST), 400)
     _problem(
-        await client.get(f"{base}/segmentation/customers", params={"sort": "colour"}, headers=ANALYST), 422
+        await client.get(f"{base}/segmentation/customers", params={"sort": "colour"}, headers=ANALYST), 400
     )
     _problem(
         await client.get(f"{base}/segmentation/customers", params={"segment": "vip"}, headers=ANALYST), 400
@@ -241,3 +241,46 @@ async def test_wrong_json_types_are_400_not_coerced(client: AsyncTestClient[Any]
     _problem(deep, 400)
     assert _problem(no_dimension, 400)["errors"][0]["field"] == "dimension"
     assert await _head(client) == head
+
+
+async def test_values_beyond_what_the_engine_sums_exactly_are_refused(client: AsyncTestClient[Any]) -> None:
+    database, _ = await configured_superstore(client)
+    head = await _head(client)
+    header = SUPERSTORE.read_text().split("\n", 1)[0].replace('"', "")
+    huge = "3,CA-3,1/5/2018,1/6/2018,First,AA-1,Al,Consumer,US,X,Y,1,West,P,C,S,N,9300000000000.5,1,0,1"
+
+    appended = await client.post(
+        f"/databases/{database}/imports",
+        content=f"{header}\n{huge}\n".encode(),
+        headers={**ADMIN, "Content-Type": "text/csv"},
+    )
+    cut = await client.patch(
+        f"/databases/{database}/configuration",
+        json={"thresholds": {"monetary": [1, 2, 3, 1e15]}},
+        headers=ADMIN,
+    )
+    version = await client.get(
+        f"/databases/{database}/segmentation", params={"version": 2**63}, headers=ANALYST
+    )
+
+    assert "row 1" in _problem(appended, 422)["errors"][0]["message"]
+    assert _problem(cut, 422)["errors"][0]["field"] == "thresholds.monetary"
+    _problem(version, 400)
+    assert await _head(client) == head
+
+
+async def test_a_sales_column_with_huge_values_cannot_be_configured(client: AsyncTestClient[Any]) -> None:
+    database = "huge-sales"
+    await client.post(
+        f"/databases/{database}/imports",
+        content=b"cust,day,amount\nA,2024-01-01,1e300\n",
+        headers={**ADMIN, "Content-Type": "text/csv"},
+    )
+
+    configured = await client.put(
+        f"/databases/{database}/configuration",
+        json={"customer_column": "cust", "date_column": "day", "sales_column": "amount"},
+        headers=ADMIN,
+    )
+
+    assert _problem(configured, 422)["errors"][0]["field"] == "sales_column"

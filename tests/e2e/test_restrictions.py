@@ -124,6 +124,7 @@ async def test_no_endpoint_reveals_a_customer_seen_only_in_another_region(restri
     assert east_only not in {v["value"] for v in values["values"]}
     configuration = (await client.get(f"{base}/configuration", headers=west)).json()
     assert configuration["removal_rules"][0]["values"] == [west_only]
+    assert east_only not in configuration["removal_rules"][0]["label"]
     movement = (
         await client.get(
             f"{base}/segmentation/movement",
@@ -145,6 +146,7 @@ async def test_no_endpoint_reveals_a_customer_seen_only_in_another_region(restri
         await client.get(f"{base}/audit", params={"type": "CustomersRemoved"}, headers=west_auditor)
     ).json()
     assert trail["items"][0]["details"]["values"] == [west_only]
+    assert east_only not in str(trail) and east_only not in str(exclusions)
     assert east_only in str(
         (await client.get(f"{base}/audit", headers=AUDITOR)).json()
     )  # unrestricted sees it

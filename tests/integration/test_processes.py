@@ -160,6 +160,9 @@ def test_a_flushed_read_model_is_rebuilt_and_ready_says_so(
 
             ready = api.get("/ready")
             assert ready.status_code == 503 and "rebuilding" in ready.json()["detail"]
+            time.sleep(1.1)  # past the reader's generation cache
+            during = api.get(f"/databases/{database}", headers=ANALYST)
+            assert during.status_code == 503, during.text  # being rebuilt, not unknown
             projector.catch_up()
             projector.run_once()
             assert api.get("/ready").status_code == 200

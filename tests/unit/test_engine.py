@@ -786,3 +786,17 @@ def test_five_groups_only_relabel_ten(write: Writer, rows: list[tuple[Any, ...]]
         # Sales are quarters here, so cents are exact and merging loses nothing.
         assert Decimal(repr(s.sales)) == merged_sales[s.key]
     assert sum(s.customers for s in five.segments) == five.active_customers
+
+
+def test_customers_beyond_nine_trillion_are_still_summed_exactly(write: Writer) -> None:
+    # Millionths of 12 x 999,999,999,999.5 overflow a BIGINT: the exact path takes over.
+    day = date(2024, 6, 1)
+    rows = [("A", day, 999_999_999_999.5, f"o{i}") for i in range(12)] + [("B", day, 10.25, "b1")]
+    batch = write(rows)
+
+    result = compute([batch], SegmentationSpec("cust", "day", "sales", purchase_column="purchase"))
+
+    big = next(c for c in result.customers if c.code == "A")
+    assert big.monetary == 11_999_999_999_994.0
+    assert result.total_sales == 11_999_999_999_994.0 + 10.25
+    assert result.thresholds is not None
