@@ -95,11 +95,15 @@ class SegmentationProjector:
         """Redis has no read model (new, flushed or restarted empty): start a generation and
         mark it as rebuilding until it has caught up with the event store."""
         generation = new_generation()
-        if self.redis.set(self.control.current, generation, nx=True):
-            self.redis.set(self.control.rebuilding, generation)
+        rebuild = self.app.head_position() > 0  # a new deployment has nothing to rebuild
+        current = _text(
+            self.redis.eval(
+                _START_GENERATION, 2, self.control.current, self.control.rebuilding, generation, int(rebuild)
+            )
+        )
+        if current == generation and rebuild:
             log.warning("no read model in Redis: rebuilding generation %s from the event store", generation)
-            return generation
-        return _text(self.redis.get(self.control.current) or generation)
+        return current
 
     def position(self) -> int:
         """The last position applied to the read model (0 when empty)."""
@@ -348,6 +352,17 @@ def rebuild(
         time.sleep(grace_seconds)
         drop_generation(client, control.at(_text(old)))
     return applied
+
+
+#: Start a generation unless another projector just did, marking it as being rebuilt, in one step:
+#: a reader never sees the new generation without the mark.
+_START_GENERATION = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
+  if ARGV[2] == '1' then redis.call('SET', KEYS[2], ARGV[1]) end
+  return ARGV[1]
+end
+return redis.call('GET', KEYS[1])
+"""
 
 
 def _audit_position(entry: bytes) -> int:
