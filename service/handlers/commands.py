@@ -98,7 +98,7 @@ class ImportController(Controller):
         upload = svc.app.storage.upload_path()
         try:
             digest = await _stream_to(request, upload, svc.settings.max_upload_bytes)
-            ctx = command_context(request, reason, digest)
+            ctx = command_context(request, reason, digest, if_match, idempotency_key)
             result = await asyncio.to_thread(
                 svc.app.import_batch, database, upload, fmt, mode, date_format, ctx
             )
@@ -175,7 +175,7 @@ class ConfigurationController(Controller):
         if_match: IfMatch = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Response[Any]:
-        ctx = command_context(request, data.reason, _encode(data))
+        ctx = command_context(request, data.reason, _encode(data), if_match, idempotency_key)
         return accepted(services(request).app.configure(checked_database(database), settings_of(data), ctx))
 
     @patch(
@@ -194,7 +194,7 @@ class ConfigurationController(Controller):
         if_match: IfMatch = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Response[Any]:
-        ctx = command_context(request, data.reason, _encode(data))
+        ctx = command_context(request, data.reason, _encode(data), if_match, idempotency_key)
         return accepted(
             services(request).app.edit_configuration(checked_database(database), given_fields(data), ctx)
         )
@@ -215,7 +215,9 @@ class ConfigurationController(Controller):
         if_match: IfMatch = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Response[Any]:
-        ctx = command_context(request, data.reason if data else None, _encode(data))
+        ctx = command_context(
+            request, data.reason if data else None, _encode(data), if_match, idempotency_key
+        )
         return accepted(services(request).app.delete_configuration(checked_database(database), ctx))
 
 
@@ -242,7 +244,7 @@ class RemovalController(Controller):
         if_match: IfMatch = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Response[Any]:
-        ctx = command_context(request, data.reason, _encode(data))
+        ctx = command_context(request, data.reason, _encode(data), if_match, idempotency_key)
         result = services(request).app.remove_customers(
             checked_database(database), data.dimension, list(data.values), data.label, ctx
         )
@@ -264,7 +266,9 @@ class RemovalController(Controller):
         if_match: IfMatch = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Response[Any]:
-        ctx = command_context(request, data.reason if data else None, _encode(data))
+        ctx = command_context(
+            request, data.reason if data else None, _encode(data), if_match, idempotency_key
+        )
         return accepted(services(request).app.restore_customers(checked_database(database), rule_id, ctx))
 
 
@@ -291,7 +295,7 @@ class ThresholdSetController(Controller):
         if_match: IfMatch = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Response[Any]:
-        ctx = command_context(request, data.reason, _encode(data))
+        ctx = command_context(request, data.reason, _encode(data), if_match, idempotency_key)
         result = services(request).app.create_threshold_set(
             checked_database(database),
             data.name,
@@ -317,7 +321,7 @@ class ThresholdSetController(Controller):
         if_match: IfMatch = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Response[Any]:
-        ctx = command_context(request, data.reason, _encode(data))
+        ctx = command_context(request, data.reason, _encode(data), if_match, idempotency_key)
         result = services(request).app.edit_threshold_set(
             checked_database(database), id, given_fields(data), ctx
         )
@@ -339,5 +343,7 @@ class ThresholdSetController(Controller):
         if_match: IfMatch = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Response[Any]:
-        ctx = command_context(request, data.reason if data else None, _encode(data))
+        ctx = command_context(
+            request, data.reason if data else None, _encode(data), if_match, idempotency_key
+        )
         return accepted(services(request).app.delete_threshold_set(checked_database(database), id, ctx))
