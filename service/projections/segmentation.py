@@ -46,12 +46,11 @@ _DATA_TOPIC = f"{SalesDatabase.__module__}:{SalesDatabase.__qualname__}."
 
 @dataclass
 class ProjectorStats:
-    """Counters a running projector keeps (exposed by /metrics later)."""
+    """This projector's own counters (what /metrics shows is kept in Redis, for every process)."""
 
     events: int = 0
     batches: int = 0
     recomputations: int = 0
-    recompute_seconds: float = 0.0
     errors: int = 0
     last_error: str | None = None
     touched: list[str] = field(default_factory=list)
