@@ -9,7 +9,6 @@ computed in Python on exact values (Decimal sums, Fraction quantiles).
 from __future__ import annotations
 
 import calendar
-import math
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -34,9 +33,11 @@ from service.segmentation.model import (
     ThresholdSetSpec,
 )
 from service.segmentation.segments import (
-    exact_cut,
-    relabel,
-    segment_10,
+    MICRO,
+    frequency_scores,
+    monetary_scores,
+    recency_scores,
+    segment_index,
     segment_table,
 )
 from service.segmentation.thresholds import automatic_cuts_sorted, matching_threshold_set
@@ -178,7 +179,7 @@ def _latest_date(
 
 #: Monetary values travel from SQL to Python as whole millionths (BIGINT): exact, and fast to
 #: sort, compare and sum in numpy. Sales are read as DECIMAL(18, 6), so no precision is lost.
-_MICRO = 1_000_000
+_MICRO = MICRO
 
 
 class _Population(NamedTuple):
@@ -468,22 +469,11 @@ def compute(
         cuts = _cuts_of(basis if len(basis) else customers, metric)
         thresholds[metric] = MetricThresholds(cuts, plan.source[metric], automatic=True)
 
-    # Scores count the cuts strictly below the value (a value equal to a cut falls in the lower
-    # band): searchsorted(side="left") on the increasing cuts, for every customer at once.
-    # Monetary compares whole millionths with floor(cut * 10^6): exact for any decimal cut.
-    f = 1 + np.searchsorted(np.asarray(thresholds["frequency"].cuts, dtype=np.float64), customers.frequency)
-    r = 5 - np.searchsorted(np.asarray(thresholds["recency"].cuts, dtype=np.float64), customers.recency)
-    m_cuts = np.asarray(
-        [math.floor(exact_cut(c) * _MICRO) for c in thresholds["monetary"].cuts], dtype=customers.micro.dtype
-    )
-    m = 1 + np.searchsorted(m_cuts, customers.micro)
+    f = frequency_scores(customers.frequency, thresholds["frequency"].cuts)
+    r = recency_scores(customers.recency, thresholds["recency"].cuts)
+    m = monetary_scores(customers.micro, thresholds["monetary"].cuts)
     keys = [key for key, _ in table]
-    label = np.zeros((6, 6, 6), dtype=np.int64)
-    for rr in range(1, 6):
-        for ff in range(1, 6):
-            for mm in range(1, 6):
-                label[rr, ff, mm] = keys.index(relabel(segment_10(rr, ff, mm), spec.grouping))
-    segment = label[r, f, m]
+    segment = segment_index(spec.grouping)[r, f, m]
     counts = np.bincount(segment, minlength=len(keys))
     # int64 sums of millionths are exact (a float sum would not be).
     micro_by_segment = [int(customers.micro[segment == k].sum()) for k in range(len(keys))]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from bisect import bisect_left
+import functools
+import math
 from collections.abc import Sequence
 from decimal import Decimal
+
+import numpy as np
 
 #: The ten segments of rules §6, in table order: (key, name).
 SEGMENTS_10: tuple[tuple[str, str], ...] = (
@@ -60,31 +63,65 @@ def exact_cut(cut: float | Decimal) -> Decimal:
     return cut if isinstance(cut, Decimal) else Decimal(repr(cut))
 
 
-def _above(value: int | Decimal, cuts: Sequence[float | Decimal]) -> int:
-    # A value equal to a cut falls in the lower band ("more than 15 purchases"), hence the count
-    # of cuts strictly below the value, which bisect_left gives on strictly increasing cuts.
-    # Ints compare exactly with floats; Decimals are compared with exact cuts.
-    if isinstance(value, Decimal):
-        return bisect_left([exact_cut(c) for c in cuts], value)
-    return bisect_left(cuts, value)
+#: Monetary values are scored as whole millionths: the engine sums sales as exact
+#: DECIMAL(18, 6), so every monetary value is a whole number of millionths.
+MICRO = 1_000_000
+
+
+# Scores count the cuts strictly below a value (a value equal to a cut falls in the lower band:
+# "more than 15 purchases"), which is searchsorted(side="left") on strictly increasing cuts.
+
+
+def frequency_scores(frequency: np.ndarray, cuts: Sequence[float | Decimal]) -> np.ndarray:
+    """F = 1 + number of cuts each frequency exceeds."""
+    return 1 + np.searchsorted(np.asarray(cuts, dtype=np.float64), frequency)
+
+
+def recency_scores(recency_days: np.ndarray, cuts: Sequence[float | Decimal]) -> np.ndarray:
+    """R = 5 - number of cuts each recency exceeds (recency <= c1 scores 5)."""
+    return 5 - np.searchsorted(np.asarray(cuts, dtype=np.float64), recency_days)
+
+
+def monetary_scores(micro: np.ndarray, cuts: Sequence[float | Decimal]) -> np.ndarray:
+    """M = 1 + number of cuts each monetary value (in whole millionths) exceeds.
+
+    A whole number of millionths exceeds a cut exactly when it exceeds floor(cut * 10^6), the
+    cut taken as written (:func:`exact_cut`), so the comparison is exact for any decimal cut.
+    """
+    floors = [math.floor(exact_cut(c) * MICRO) for c in cuts]
+    return 1 + np.searchsorted(np.asarray(floors, dtype=micro.dtype), micro)
 
 
 def frequency_score(frequency: int, cuts: Sequence[float | Decimal]) -> int:
-    """F = 1 + number of cuts the frequency exceeds."""
-    return 1 + _above(frequency, cuts)
-
-
-def monetary_score(monetary: Decimal, cuts: Sequence[float | Decimal]) -> int:
-    """M = 1 + number of cuts the exact monetary value exceeds.
-
-    Pass the cuts through :func:`exact_cut` once when scoring many customers.
-    """
-    return 1 + _above(monetary, cuts)
+    """F of one customer."""
+    return int(frequency_scores(np.asarray([frequency]), cuts)[0])
 
 
 def recency_score(recency_days: int, cuts: Sequence[float | Decimal]) -> int:
-    """R = 5 - number of cuts the recency exceeds (recency <= c1 scores 5)."""
-    return 5 - _above(recency_days, cuts)
+    """R of one customer."""
+    return int(recency_scores(np.asarray([recency_days]), cuts)[0])
+
+
+def monetary_score(monetary: Decimal, cuts: Sequence[float | Decimal]) -> int:
+    """M of one customer; ``monetary`` has at most six decimals, as the engine's sums do."""
+    micro = monetary * MICRO
+    if micro != micro.to_integral_value():
+        raise ValueError(f"{monetary} has more than six decimals")
+    return int(monetary_scores(np.asarray([int(micro)], dtype=object), cuts)[0])
+
+
+@functools.cache
+def segment_index(grouping: int) -> np.ndarray:
+    """The segment of every score triple, as an index into ``segment_table(grouping)``:
+    ``segment_index(grouping)[r, f, m]`` (scores 1-5; index 0 unused)."""
+    keys = [key for key, _ in segment_table(grouping)]
+    table = np.zeros((6, 6, 6), dtype=np.int64)
+    for r in range(1, 6):
+        for f in range(1, 6):
+            for m in range(1, 6):
+                table[r, f, m] = keys.index(relabel(segment_10(r, f, m), grouping))
+    table.setflags(write=False)
+    return table
 
 
 def segment_10(r: int, f: int, m: int) -> str:
